@@ -1,0 +1,1 @@
+"""HTTP building blocks below the flow model: URLs, cookies, multipart, content types."""
