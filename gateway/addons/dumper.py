@@ -1,0 +1,430 @@
+"""Live output: one line per finished flow on stdout, like mitmdump.
+
+::
+
+    127.0.0.1:50312 GET https://example.com/a?b=1 200 OK 1.2k 45ms
+    10.0.0.2:41000 [phone] DNS A example.com -> 93.184.216.34 NOERROR 12ms
+    127.0.0.1:50400 TCP 10.0.0.1:7 3 messages, 12b up, 12b down 1.0s
+
+``flow_detail`` adds headers (2), truncated bodies and messages (3), whole bodies (4);
+0 prints nothing.  Colour (through rich) only when the output is a terminal, so that piped
+output is plain text.  Logs go to stderr (TermLog), flows to stdout.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable, Iterable
+from typing import IO, Any
+
+from gateway import ctx
+
+logger = logging.getLogger(__name__)
+
+TRUNCATE_BODY = 1024
+"""Bytes of a body shown at flow_detail 3."""
+SHORT_URL = 120
+"""Characters of a URL shown at flow_detail 1."""
+
+
+def pretty_size(n: int | None) -> str:
+    if n is None:
+        return "?"
+    for unit, div in (("g", 1 << 30), ("m", 1 << 20), ("k", 1 << 10)):
+        if n >= div:
+            value = n / div
+            return f"{value:.1f}{unit}" if value < 100 else f"{value:.0f}{unit}"
+    return f"{n}b"
+
+
+def pretty_duration(seconds: float | None) -> str:
+    if seconds is None or seconds < 0:
+        return ""
+    if seconds < 1:
+        return f"{seconds * 1000:.0f}ms"
+    if seconds < 100:
+        return f"{seconds:.1f}s"
+    return f"{seconds:.0f}s"
+
+
+def format_address(address: Any) -> str:
+    if not address:
+        return "?"
+    host, port = address[0], address[1]
+    return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+
+
+def _elapsed(start: float | None, end: float | None) -> float | None:
+    if start is None or end is None:
+        return None
+    return end - start
+
+
+class Dumper:
+    name = "dumper"
+
+    def __init__(self, outfile: IO[str] | None = None) -> None:
+        self.outfile = outfile
+        self._console: Any = None
+        self._filter: Callable[[Any], bool] | None = None
+
+    # -- options -----------------------------------------------------------------------
+
+    def load(self, loader: Any) -> None:
+        loader.add_option(
+            "flow_detail", int, 1,
+            "Live output detail: 0 nothing, 1 one line per flow, 2 with headers, 3 with "
+            "truncated bodies and messages, 4 with full bodies.",
+        )
+        loader.add_option(
+            "dumper_filter", str | None, None,
+            "Only show flows matching this filter expression (see `gateway show --help`).",
+        )
+
+    def configure(self, updated: set[str]) -> None:
+        if "flow_detail" in updated and not 0 <= ctx.options.flow_detail <= 4:
+            from gateway.optmanager import OptionsError
+
+            raise OptionsError(f"flow_detail must be between 0 and 4, got {ctx.options.flow_detail}")
+        if "dumper_filter" in updated:
+            self._filter = _compile_filter(ctx.options.dumper_filter)
+
+    # -- output ------------------------------------------------------------------------
+
+    @property
+    def out(self) -> IO[str]:
+        return self.outfile or sys.stdout
+
+    def _is_tty(self) -> bool:
+        isatty = getattr(self.out, "isatty", None)
+        return bool(isatty and isatty())
+
+    def echo(self, parts: Iterable[tuple[str, str | None]], indent: int = 0) -> None:
+        """Write one line made of (text, rich style) parts."""
+        if self._is_tty():
+            from rich.text import Text
+
+            if self._console is None or self._console.file is not self.out:
+                from rich.console import Console
+
+                self._console = Console(file=self.out, highlight=False, soft_wrap=True)
+            text = Text(" " * indent)
+            for s, style in parts:
+                text.append(s, style=style or "")
+            self._console.print(text)
+        else:
+            self.out.write(" " * indent + "".join(s for s, _ in parts) + "\n")
+            self.out.flush()
+
+    def _echo_block(self, text: str, indent: int = 4) -> None:
+        for line in text.splitlines() or [""]:
+            self.echo([(line, "dim" if self._is_tty() else None)], indent=indent)
+
+    def _wants(self, f: Any) -> bool:
+        if ctx.options is None or ctx.options.flow_detail == 0:
+            return False
+        if self._filter is not None:
+            try:
+                return bool(self._filter(f))
+            except Exception:  # a filter must not break output
+                logger.debug("dumper_filter failed", exc_info=True)
+                return False
+        return True
+
+    @property
+    def detail(self) -> int:
+        return int(ctx.options.flow_detail) if ctx.options is not None else 1
+
+    def _client(self, f: Any) -> list[tuple[str, str | None]]:
+        client = getattr(f, "client_conn", None)
+        parts: list[tuple[str, str | None]] = [(format_address(getattr(client, "peername", None)), "dim")]
+        peer = getattr(client, "wireguard_peer", None) or getattr(client, "tun_interface", None)
+        if peer:
+            parts.append((f" [{peer}]", "cyan"))
+        return parts
+
+    # -- HTTP --------------------------------------------------------------------------
+
+    def response(self, f: Any) -> None:
+        if self._wants(f):
+            self._http_line(f)
+
+    def error(self, f: Any) -> None:
+        if self._wants(f):
+            self._http_line(f)
+
+    def _http_line(self, f: Any) -> None:
+        req = f.request
+        resp = f.response
+        url = req.pretty_url if (ctx.options is not None and ctx.options.showhost) else req.url
+        if self.detail <= 1 and len(url) > SHORT_URL:
+            url = url[: SHORT_URL - 1] + "…"
+        parts = self._client(f)
+        method_style = "bold" if req.method in ("GET", "HEAD") else "bold magenta"
+        parts += [(" ", None), (req.method, method_style), (" ", None), (url, None)]
+        if getattr(f, "is_replay", None) == "request":
+            parts.insert(0, ("[replay] ", "yellow"))
+        if resp is not None:
+            code = resp.status_code
+            style = "green" if code < 300 else "cyan" if code < 400 else "red" if code >= 500 else "yellow"
+            reason = resp.reason or ""
+            parts += [(" ", None), (f"{code}{(' ' + reason) if reason else ''}", style)]
+            size = _body_size(resp)
+            parts += [(" ", None), (size, None)]
+            took = pretty_duration(_elapsed(req.timestamp_start, resp.timestamp_end or resp.timestamp_start))
+            if took:
+                parts += [(" ", None), (took, "dim")]
+        if f.error is not None:
+            parts += [(" ", None), (f"<< {f.error.msg}", "bold red")]
+        self.echo(parts)
+        if self.detail >= 2:
+            self._headers(req.headers, ">")
+            if self.detail >= 3:
+                self._body(req)
+            if resp is not None:
+                self._headers(resp.headers, "<")
+                if self.detail >= 3:
+                    self._body(resp)
+
+    def _headers(self, headers: Any, arrow: str) -> None:
+        for k, v in headers.items(multi=True) if hasattr(headers, "items") else []:
+            self.echo([(f"{arrow} ", "dim"), (f"{k}: ", "blue"), (v, None)], indent=4)
+
+    def _body(self, message: Any) -> None:
+        try:
+            content = message.get_content(strict=False) if hasattr(message, "get_content") else message.content
+        except Exception:
+            content = getattr(message, "raw_content", None)
+        if not content:
+            return
+        self._echo_block(self._render(content, getattr(message, "headers", None)))
+
+    def _render(self, content: bytes, headers: Any = None) -> str:
+        limit = TRUNCATE_BODY if self.detail < 4 else None
+        shown = content if limit is None else content[:limit]
+        text = _contentview(shown, headers)
+        if limit is not None and len(content) > limit:
+            text += f"\n(cut off, {pretty_size(len(content) - limit)} more; --flow-detail 4 shows all)"
+        return text
+
+    # -- WebSocket ---------------------------------------------------------------------
+
+    def websocket_message(self, f: Any) -> None:
+        if self.detail >= 3 and self._wants(f):
+            m = f.websocket.messages[-1]
+            self._message_line(m, getattr(m, "from_client", True))
+
+    def websocket_end(self, f: Any) -> None:
+        if not self._wants(f):
+            return
+        ws = f.websocket
+        parts = self._client(f) + [(" WS ", "bold"), (f.request.url, None)]
+        parts += [(" ", None), (f"{len(ws.messages)} messages", None)]
+        code = getattr(ws, "close_code", None)
+        if code is not None:
+            parts += [(f", closed {code}", "dim")]
+            reason = getattr(ws, "close_reason", None)
+            if reason:
+                parts += [(f" {reason}", "dim")]
+        if f.error is not None:
+            parts += [(" ", None), (f"<< {f.error.msg}", "bold red")]
+        self.echo(parts)
+
+    # -- TCP / UDP ---------------------------------------------------------------------
+
+    def tcp_message(self, f: Any) -> None:
+        if self.detail >= 3 and self._wants(f):
+            m = f.messages[-1]
+            self._message_line(m, m.from_client)
+
+    udp_message = tcp_message
+
+    def tcp_end(self, f: Any) -> None:
+        if self._wants(f):
+            self._stream_line(f, "TCP")
+
+    def udp_end(self, f: Any) -> None:
+        if self._wants(f):
+            self._stream_line(f, "UDP")
+
+    def _stream_line(self, f: Any, kind: str) -> None:
+        server = f.server_conn
+        up = sum(len(m.content) for m in f.messages if m.from_client)
+        down = sum(len(m.content) for m in f.messages if not m.from_client)
+        parts = self._client(f) + [(f" {kind} ", "bold"), (format_address(server.address), None)]
+        parts += [(" ", None), (f"{len(f.messages)} messages, {pretty_size(up)} up, {pretty_size(down)} down", None)]
+        start = getattr(f.client_conn, "timestamp_start", None) or f.timestamp_created
+        end = f.messages[-1].timestamp if f.messages else None
+        took = pretty_duration(_elapsed(start, end))
+        if took:
+            parts += [(" ", None), (took, "dim")]
+        if f.error is not None:
+            parts += [(" ", None), (f"<< {f.error.msg}", "bold red")]
+        self.echo(parts)
+
+    def tcp_error(self, f: Any) -> None:
+        # The error shows on the tcp_end line that follows.
+        pass
+
+    def _message_line(self, m: Any, from_client: bool) -> None:
+        arrow = "->" if from_client else "<-"
+        content = m.content if isinstance(m.content, bytes) else str(m.content).encode()
+        self.echo([(f"{arrow} ", "green" if from_client else "blue"), (f"{pretty_size(len(content))}", "dim")], indent=4)
+        self._echo_block(self._render(content), indent=6)
+
+    # -- DNS ---------------------------------------------------------------------------
+
+    def dns_response(self, f: Any) -> None:
+        if self._wants(f):
+            self._dns_line(f)
+
+    def dns_error(self, f: Any) -> None:
+        if self._wants(f):
+            self._dns_line(f)
+
+    def _dns_line(self, f: Any) -> None:
+        parts = self._client(f) + [(" DNS ", "bold")]
+        parts += [(_dns_question(f.request), None)]
+        resp = f.response
+        if resp is not None:
+            answers = _dns_answers(resp)
+            parts += [(" -> ", "dim"), (", ".join(answers) if answers else "(no answer)", None)]
+            rcode = _dns_rcode(resp)
+            if rcode:
+                parts += [(" ", None), (rcode, "green" if rcode == "NOERROR" else "yellow")]
+            took = pretty_duration(_elapsed(getattr(f.request, "timestamp", None), getattr(resp, "timestamp", None)))
+            if took:
+                parts += [(" ", None), (took, "dim")]
+        if f.error is not None:
+            parts += [(" ", None), (f"<< {f.error.msg}", "bold red")]
+        self.echo(parts)
+
+
+def _body_size(resp: Any) -> str:
+    raw = getattr(resp, "raw_content", None)
+    if raw is not None:
+        return pretty_size(len(raw))
+    length = resp.headers.get("content-length") if getattr(resp, "headers", None) is not None else None
+    if length is not None and length.isdigit():
+        return pretty_size(int(length)) + " (streamed)"
+    return "streamed"
+
+
+def _dns_question(message: Any) -> str:
+    questions = getattr(message, "questions", None)
+    if questions:
+        q = questions[0]
+        qtype = _enum_name(getattr(q, "type", None))
+        return f"{qtype} {getattr(q, 'name', '?')}" if qtype else str(getattr(q, "name", q))
+    question = getattr(message, "question", None)  # a dnspython Message
+    if question:
+        rrset = question[0]
+        import dns.rdatatype
+
+        return f"{dns.rdatatype.to_text(rrset.rdtype)} {rrset.name.to_text(omit_final_dot=True)}"
+    return "?"
+
+
+def _dns_answers(message: Any) -> list[str]:
+    answers = getattr(message, "answers", None)
+    if answers is not None:
+        out = []
+        for a in answers:
+            data = getattr(a, "data", None)
+            out.append(str(a) if data is None or isinstance(data, bytes) else str(data))
+        return out
+    answer = getattr(message, "answer", None)  # a dnspython Message
+    if answer is not None:
+        return [rd.to_text() for rrset in answer for rd in rrset]
+    return []
+
+
+def _dns_rcode(message: Any) -> str:
+    code = getattr(message, "response_code", None)
+    if code is None and hasattr(message, "rcode"):
+        code = message.rcode() if callable(message.rcode) else message.rcode
+    if code is None:
+        return ""
+    name = _enum_name(code)
+    if name and not name.isdigit():
+        return name
+    try:
+        import dns.rcode
+
+        return dns.rcode.to_text(int(code))
+    except Exception:
+        return str(code)
+
+
+def _enum_name(value: Any) -> str:
+    if value is None:
+        return ""
+    name = getattr(value, "name", None)
+    if isinstance(name, str):
+        return name
+    if isinstance(value, int):
+        try:
+            import dns.rdatatype
+
+            return dns.rdatatype.to_text(value)
+        except Exception:
+            return str(value)
+    return str(value)
+
+
+def _contentview(content: bytes, headers: Any) -> str:
+    """Render a body with the content views when they exist, else as text or hex."""
+    try:
+        from gateway import contentviews
+
+        render = getattr(contentviews, "prettify", None) or getattr(contentviews, "render", None)
+        if render is not None:
+            ctype = headers.get("content-type", "") if headers is not None else ""
+            out = render(content, content_type=ctype)
+            if isinstance(out, tuple):
+                out = out[-1]
+            if isinstance(out, str):
+                return out
+    except Exception:
+        logger.debug("content view failed", exc_info=True)
+    try:
+        text = content.decode("utf-8")
+        if text.isprintable() or all(c.isprintable() or c in "\r\n\t" for c in text):
+            return text
+    except UnicodeDecodeError:
+        pass
+    return _hexdump(content)
+
+
+def _hexdump(data: bytes) -> str:
+    lines = []
+    for off in range(0, len(data), 16):
+        chunk = data[off : off + 16]
+        hexpart = " ".join(f"{b:02x}" for b in chunk)
+        text = "".join(chr(b) if 32 <= b < 127 else "." for b in chunk)
+        lines.append(f"{off:08x}  {hexpart:<47}  {text}")
+    return "\n".join(lines)
+
+
+def _compile_filter(expr: str | None) -> Callable[[Any], bool] | None:
+    if not expr:
+        return None
+    from gateway.optmanager import OptionsError
+
+    try:
+        from gateway import flowfilter
+    except ImportError:
+        raise OptionsError("dumper_filter: filter expressions are not available in this build") from None
+    try:
+        filt = flowfilter.parse(expr)
+    except Exception as e:
+        raise OptionsError(f"dumper_filter: {e}") from None
+    if filt is None:
+        raise OptionsError(f"dumper_filter: invalid filter expression: {expr}")
+    if callable(filt):
+        return filt
+    match = getattr(flowfilter, "match", None)
+    if match is None:  # pragma: no cover
+        raise OptionsError("dumper_filter: unsupported filter object")
+    return lambda f: bool(match(filt, f))

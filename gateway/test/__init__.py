@@ -1,0 +1,1 @@
+"""Test helpers shipped with the package (taddons, tflow), as mitmproxy.test."""
