@@ -1,0 +1,65 @@
+"""Tunables of the TCP core, one ``TcpConfig`` shared by the connections of a stack."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+IPV4_HEADER = 20
+IPV6_HEADER = 40
+TCP_HEADER = 20
+
+
+@dataclass(slots=True)
+class TcpConfig:
+    """Defaults suit an interception gateway in front of phones (40 ms RTT, some loss).
+
+    ``mss`` is what we announce and the ceiling of what we send: derive it from the link
+    MTU with ``TcpConfig.for_mtu`` so segments never need IP fragmentation.
+    ``recv_buffer`` is the most a connection will buffer for a slow reader (it also fixes
+    the window scale); the advertised window starts at ``recv_buffer_initial`` and grows
+    with the measured delivery rate (auto-tuning) when ``recv_autotune`` is on.
+    """
+
+    mss: int = 1460
+    recv_buffer: int = 4 << 20
+    recv_buffer_initial: int = 256 << 10
+    recv_autotune: bool = True
+    send_buffer: int = 1 << 20
+    send_low_water: int = 256 << 10
+    window_scaling: bool = True
+    timestamps: bool = True
+    sack: bool = True
+    nagle: bool = False
+    delayed_ack: bool = True
+    delayed_ack_timeout: float = 0.040
+    keepalive: bool = True
+    keepalive_idle: float = 600.0
+    keepalive_interval: float = 75.0
+    keepalive_count: int = 9
+    rto_initial: float = 1.0
+    rto_min: float = 0.2
+    rto_max: float = 120.0
+    max_retries: int = 12
+    syn_retries: int = 5
+    persist_min: float = 0.2
+    persist_max: float = 60.0
+    time_wait: float = 30.0
+    fin_wait_2_timeout: float = 60.0
+    congestion_control: str = "cubic"
+    initial_cwnd_segments: int = 10
+    max_ooo_ranges: int = 256
+    challenge_ack_limit: int = 10
+    default_peer_mss: int = 536
+
+    @classmethod
+    def for_mtu(cls, mtu: int, ipv6: bool = False, **kwargs: object) -> TcpConfig:
+        """A config whose MSS fits ``mtu`` (the link's MTU) without fragmentation."""
+        mss = mtu - (IPV6_HEADER if ipv6 else IPV4_HEADER) - TCP_HEADER
+        return cls(mss=mss, **kwargs)  # type: ignore[arg-type]
+
+    def window_shift(self) -> int:
+        """The window scale we announce: the smallest shift that can express ``recv_buffer``."""
+        shift = 0
+        while shift < 14 and (self.recv_buffer >> shift) > 0xFFFF:
+            shift += 1
+        return shift

@@ -1,0 +1,1379 @@
+"""``TcpConnection``: one TCP connection as a sans-IO state machine (RFC 9293).
+
+Segments and time go in (``receive``, ``handle_timer``), built segments and events come out
+(``segments_to_send``, ``next_event``).  Nothing here does I/O or reads a clock.
+
+Sequence numbers are kept internally as unbounded *stream offsets* counted from each
+side's ISN (offset 0 is the SYN), converted to and from the 32-bit wire values only at the
+edge (``seq.unwrap``).  Comparisons on the hot path are then plain integer comparisons and
+cannot go wrong at the 2**32 wrap.
+
+Loss recovery follows RFC 6675 in spirit: a SACK scoreboard and a ``pipe`` estimate decide
+what to (re)send; without SACK the same machinery does NewReno (RFC 6582) by marking one
+segment lost at each partial ACK.  A retransmission timeout marks everything un-SACKed lost.
+
+TIME_WAIT: ``Closed("closed")`` is emitted when the connection *enters* TIME_WAIT (the
+application is done with it), but the object stays in TIME_WAIT until its timer
+(``config.time_wait`` seconds, ``get_timer()``) so that a retransmitted FIN is answered
+with an ACK.  A stack can keep it in its table until ``state is TcpState.CLOSED`` (bounded
+in time; ``lingering`` is True meanwhile and its buffers are already freed), or drop it at
+once and answer such a FIN with a reset.
+"""
+
+from __future__ import annotations
+
+import enum
+import random
+from collections import deque
+
+from .config import TcpConfig
+from .congestion import NewReno, make_congestion_control
+from .events import Closed, Connected, DataReceived, EofReceived, SendSpaceAvailable, TcpEvent
+from .recvbuffer import OutOfOrderQueue
+from .rtt import RttEstimator
+from .scoreboard import Scoreboard
+from .segment import (
+    _II,
+    _TS_ALIGNED,
+    ACK,
+    FIN,
+    PSH,
+    RST,
+    SYN,
+    TcpSegment,
+    build_options,
+    build_raw,
+    pseudo_sum_for,
+)
+from .sendbuffer import SendBuffer
+
+MASK = 0xFFFFFFFF
+HALF = 0x80000000
+MOD = 0x100000000
+PAWS_IDLE = 24 * 86400.0  # RFC 7323 5.5: ts_recent older than 24 days is invalid
+
+
+class TcpState(enum.Enum):
+    CLOSED = "CLOSED"
+    LISTEN = "LISTEN"
+    SYN_SENT = "SYN-SENT"
+    SYN_RECEIVED = "SYN-RECEIVED"
+    ESTABLISHED = "ESTABLISHED"
+    FIN_WAIT_1 = "FIN-WAIT-1"
+    FIN_WAIT_2 = "FIN-WAIT-2"
+    CLOSE_WAIT = "CLOSE-WAIT"
+    CLOSING = "CLOSING"
+    LAST_ACK = "LAST-ACK"
+    TIME_WAIT = "TIME-WAIT"
+
+
+CLOSED = TcpState.CLOSED
+SYN_SENT = TcpState.SYN_SENT
+SYN_RECEIVED = TcpState.SYN_RECEIVED
+ESTABLISHED = TcpState.ESTABLISHED
+FIN_WAIT_1 = TcpState.FIN_WAIT_1
+FIN_WAIT_2 = TcpState.FIN_WAIT_2
+CLOSE_WAIT = TcpState.CLOSE_WAIT
+CLOSING = TcpState.CLOSING
+LAST_ACK = TcpState.LAST_ACK
+TIME_WAIT = TcpState.TIME_WAIT
+
+# States in which we may still send data / a FIN.
+_SENDING = frozenset({ESTABLISHED, CLOSE_WAIT, FIN_WAIT_1, CLOSING, LAST_ACK})
+# States in which the peer's data is still accepted.
+_RECEIVING = frozenset({ESTABLISHED, FIN_WAIT_1, FIN_WAIT_2})
+
+_NO_RECOVERY = 0
+_FAST_RECOVERY = 1
+_RTO_RECOVERY = 2
+
+
+class TcpStats:
+    """Per-connection counters (what happened and what was dropped, by reason)."""
+
+    __slots__ = (
+        "segs_in",
+        "segs_out",
+        "bytes_in",
+        "bytes_out",
+        "retransmits",
+        "retransmitted_bytes",
+        "timeouts",
+        "fast_retransmits",
+        "dup_acks",
+        "ooo_segments",
+        "ooo_dropped",
+        "out_of_window",
+        "paws_dropped",
+        "challenge_acks",
+        "bad_ack",
+        "rst_ignored",
+        "persist_probes",
+        "keepalive_probes",
+        "zero_window_drops",
+    )
+
+    def __init__(self) -> None:
+        for name in self.__slots__:
+            setattr(self, name, 0)
+
+    def as_dict(self) -> dict[str, int]:
+        return {name: getattr(self, name) for name in self.__slots__}
+
+
+class TcpConnection:
+    """One TCP connection.  Build it with ``from_syn`` (passive) or ``connect`` (active)."""
+
+    __slots__ = (
+        "config",
+        "state",
+        "local",
+        "remote",
+        "stats",
+        "_lport",
+        "_rport",
+        "_pseudo",
+        "_iss",
+        "_irs",
+        "snd_una",
+        "snd_nxt",
+        "snd_max",
+        "snd_wnd",
+        "_wl1",
+        "_wl2",
+        "_max_snd_wnd",
+        "_sb",
+        "_fin_abs",
+        "rcv_nxt",
+        "_rcv_adv",
+        "_rcv_buf",
+        "_unconsumed",
+        "_ooo",
+        "_rcv_fin",
+        "_rx",
+        "_events",
+        "_snd_wscale",
+        "_rcv_wscale",
+        "_ts_ok",
+        "_sack_ok",
+        "_ts_recent",
+        "_ts_recent_at",
+        "_ts_offset",
+        "_last_ack_sent",
+        "_peer_mss",
+        "_mss",
+        "_rcv_mss",
+        "_rto_at",
+        "_delack_at",
+        "_persist_at",
+        "_ka_at",
+        "_tw_at",
+        "_rtt",
+        "_rtt_seq",
+        "_rtt_time",
+        "_cc",
+        "_recovery",
+        "_recover",
+        "_high_rxt",
+        "_lost_end",
+        "_dupacks",
+        "_score",
+        "_retries",
+        "_persist_backoff",
+        "_persist_unanswered",
+        "_ka_probes",
+        "_ack_now",
+        "_ack_pending",
+        "_quickack",
+        "_syn_pending",
+        "_probe_pending",
+        "_oob",
+        "_send_blocked",
+        "_closed_emitted",
+        "_last_rx",
+        "_challenge_count",
+        "_challenge_epoch",
+        "_at_time",
+        "_at_seq",
+        "_at_space",
+        "_rcv_rtt",
+        "_active",
+        "_syn_time",
+        "_ws_ok",
+    )
+
+    # ------------------------------------------------------------------ construction
+
+    def __init__(
+        self,
+        local: tuple[bytes, int],
+        remote: tuple[bytes, int],
+        now: float,
+        config: TcpConfig,
+        iss: int,
+    ) -> None:
+        self.config = config
+        self.state = CLOSED
+        self.local = local
+        self.remote = remote
+        self.stats = TcpStats()
+        self._lport = local[1]
+        self._rport = remote[1]
+        self._pseudo = pseudo_sum_for(local[0], remote[0])
+        self._iss = iss & MASK
+        self._irs = 0
+        self.snd_una = 0
+        self.snd_nxt = 1  # the SYN (offset 0) is sent as part of the handshake
+        self.snd_max = 1
+        self.snd_wnd = 0
+        self._wl1 = 0
+        self._wl2 = 0
+        self._max_snd_wnd = 0
+        self._sb = SendBuffer(1)
+        self._fin_abs: int | None = None
+        self.rcv_nxt = 0
+        self._rcv_adv = 0
+        self._rcv_buf = (
+            min(config.recv_buffer_initial, config.recv_buffer)
+            if config.recv_autotune
+            else config.recv_buffer
+        )
+        self._unconsumed = 0
+        self._ooo: OutOfOrderQueue | None = None
+        self._rcv_fin: int | None = None
+        self._rx = bytearray()
+        self._events: deque[TcpEvent] = deque()
+        self._snd_wscale = 0
+        self._rcv_wscale = 0
+        self._ts_ok = False
+        self._sack_ok = False
+        self._ts_recent = 0
+        self._ts_recent_at = now
+        self._ts_offset = random.getrandbits(32)
+        self._last_ack_sent = 0
+        self._peer_mss = config.default_peer_mss
+        self._mss = min(config.mss, config.default_peer_mss)
+        self._rcv_mss = min(config.mss, 536)
+        self._rto_at: float | None = None
+        self._delack_at: float | None = None
+        self._persist_at: float | None = None
+        self._ka_at: float | None = None
+        self._tw_at: float | None = None
+        self._rtt = RttEstimator(config.rto_initial, config.rto_min, config.rto_max)
+        self._rtt_seq: int | None = None
+        self._rtt_time = 0.0
+        self._cc: NewReno = make_congestion_control(
+            config.congestion_control, config.mss, config.initial_cwnd_segments
+        )
+        self._recovery = _NO_RECOVERY
+        self._recover = 0
+        self._high_rxt = 0
+        self._lost_end = 0
+        self._dupacks = 0
+        self._score = Scoreboard()
+        self._retries = 0
+        self._persist_backoff = 0
+        self._persist_unanswered = 0
+        self._ka_probes = 0
+        self._ack_now = False
+        self._ack_pending = 0
+        self._quickack = 16
+        self._syn_pending = False
+        self._probe_pending = False
+        self._oob: list[bytes] = []
+        self._send_blocked = False
+        self._closed_emitted = False
+        self._last_rx = now
+        self._challenge_count = 0
+        self._challenge_epoch = now
+        self._at_time = now
+        self._at_seq = 0
+        self._at_space = 0
+        self._rcv_rtt: float | None = None
+        self._active = False
+        self._syn_time: float | None = now
+        self._ws_ok = False
+
+    @classmethod
+    def from_syn(
+        cls,
+        syn: TcpSegment,
+        local: tuple[bytes, int],
+        remote: tuple[bytes, int],
+        now: float,
+        config: TcpConfig,
+        iss: int,
+    ) -> TcpConnection:
+        """A connection in SYN-RECEIVED answering ``syn`` as ``local``, its SYN-ACK queued."""
+        c = cls(local, remote, now, config, iss)
+        c._take_syn(syn, now)
+        c.state = SYN_RECEIVED
+        c._syn_pending = True
+        return c
+
+    @classmethod
+    def connect(
+        cls,
+        local: tuple[bytes, int],
+        remote: tuple[bytes, int],
+        now: float,
+        config: TcpConfig,
+        iss: int,
+    ) -> TcpConnection:
+        """An active open: SYN-SENT with the SYN queued."""
+        c = cls(local, remote, now, config, iss)
+        c._active = True
+        c.state = SYN_SENT
+        c._syn_pending = True
+        c._rcv_wscale = config.window_shift() if config.window_scaling else 0
+        return c
+
+    def _take_syn(self, syn: TcpSegment, now: float) -> None:
+        """Adopt the peer's SYN: its ISN and the options both sides agree on."""
+        cfg = self.config
+        self._irs = syn.seq
+        self.rcv_nxt = 1
+        self._last_ack_sent = 1
+        self._ws_ok = cfg.window_scaling and syn.wscale is not None
+        if self._ws_ok:
+            self._snd_wscale = syn.wscale
+            self._rcv_wscale = cfg.window_shift()
+        else:
+            self._snd_wscale = 0
+            self._rcv_wscale = 0
+        self._ts_ok = cfg.timestamps and syn.ts_val is not None
+        if self._ts_ok:
+            self._ts_recent = syn.ts_val  # type: ignore[assignment]
+            self._ts_recent_at = now
+        self._sack_ok = cfg.sack and syn.sack_permitted
+        self._peer_mss = syn.mss if syn.mss else cfg.default_peer_mss
+        mss = min(self._peer_mss, cfg.mss)
+        if mss < 64:
+            mss = 64
+        self._mss = mss - (12 if self._ts_ok else 0)  # payload per segment with the options we always send
+        self._rcv_mss = min(cfg.mss, 536)
+        self._cc.mss = self._mss
+        self._cc.cwnd = cfg.initial_cwnd_segments * self._mss
+        self.snd_wnd = syn.window  # never scaled in a SYN (RFC 7323 2.2)
+        self._max_snd_wnd = syn.window
+        self._wl1 = 0
+        if not self._ws_ok:
+            self._rcv_buf = min(self._rcv_buf, 0xFFFF)
+
+    # ------------------------------------------------------------------ application API
+
+    @property
+    def lingering(self) -> bool:
+        """True in TIME_WAIT: ``Closed`` was emitted but old segments are still answered."""
+        return self.state is TIME_WAIT
+
+    def send_space(self) -> int:
+        if self._fin_abs is not None or self.state not in (SYN_SENT, SYN_RECEIVED, ESTABLISHED, CLOSE_WAIT):
+            return 0
+        space = self.config.send_buffer - len(self._sb)
+        return space if space > 0 else 0
+
+    def send(self, data: bytes | bytearray | memoryview) -> int:
+        """Queue application bytes; returns how many were accepted (0 once closed for sending)."""
+        space = self.send_space()
+        n = len(data)
+        if n > space:
+            self._send_blocked = True
+            if space <= 0:
+                return 0
+            data = memoryview(data)[:space]
+            n = space
+        if n:
+            self._sb.append(data)
+        return n
+
+    def close(self) -> None:
+        """Send FIN after everything queued (a half-close: data from the peer is still delivered)."""
+        st = self.state
+        if st is SYN_SENT:
+            self._terminate("closed")
+            return
+        if self._fin_abs is not None or st not in (SYN_RECEIVED, ESTABLISHED, CLOSE_WAIT):
+            return
+        self._fin_abs = self._sb.end
+        if st is ESTABLISHED:
+            self.state = FIN_WAIT_1
+        elif st is CLOSE_WAIT:
+            self.state = LAST_ACK
+        # SYN-RECEIVED: the FIN waits until the handshake completes (RFC 9293 3.10.4).
+
+    def abort(self) -> None:
+        """Reset the connection now (RST to the peer unless no handshake was answered yet)."""
+        st = self.state
+        if st is CLOSED:
+            return
+        if st is not SYN_SENT and st is not TIME_WAIT:
+            self._oob.append(self._raw(self.snd_nxt, RST | ACK, b"", 0, b""))
+        self._terminate("aborted")
+
+    def consumed(self, n: int) -> None:
+        """The application took ``n`` received bytes; reopen the window (announced if it grew a lot)."""
+        if n <= 0:
+            return
+        before = self._rcv_adv - self.rcv_nxt
+        self._unconsumed -= n
+        if self._unconsumed < 0:
+            self._unconsumed = 0
+        if self.state in _RECEIVING or self.state is SYN_RECEIVED:
+            avail = self._rcv_buf - self._unconsumed
+            cap = 0xFFFF << self._rcv_wscale
+            if avail > cap:
+                avail = cap
+            # Linux's rule (tcp_cleanup_rbuf): announce when the window at least doubles.
+            if avail >= 2 * before and avail >= self._mss and avail - before >= self._mss:
+                self._ack_now = True
+
+    def next_event(self) -> TcpEvent | None:
+        if self._events:
+            return self._events.popleft()
+        if self._rx:
+            data = bytes(self._rx)
+            self._rx.clear()
+            return DataReceived(data)
+        return None
+
+    def counters(self) -> dict[str, int]:
+        return self.stats.as_dict()
+
+    # ------------------------------------------------------------------ timers
+
+    def get_timer(self) -> float | None:
+        t = self._rto_at
+        for d in (self._delack_at, self._persist_at, self._ka_at, self._tw_at):
+            if d is not None and (t is None or d < t):
+                t = d
+        return t
+
+    def handle_timer(self, now: float) -> None:
+        if self._tw_at is not None and now >= self._tw_at:
+            self._tw_at = None
+            self.state = CLOSED
+            self._clear_timers()
+            return
+        if self._delack_at is not None and now >= self._delack_at:
+            self._delack_at = None
+            self._ack_now = True
+        if self._rto_at is not None and now >= self._rto_at:
+            self._rto_at = None
+            self._on_rto(now)
+        if self._persist_at is not None and now >= self._persist_at:
+            self._persist_at = None
+            self._on_persist(now)
+        if self._ka_at is not None and now >= self._ka_at:
+            self._ka_at = None
+            self._on_keepalive(now)
+
+    def _clear_timers(self) -> None:
+        self._rto_at = self._delack_at = self._persist_at = self._ka_at = None
+
+    def _on_rto(self, now: float) -> None:
+        st = self.state
+        rtt = self._rtt
+        self._retries += 1
+        if rtt.backoff < 16:
+            rtt.backoff += 1
+        if st is SYN_SENT or st is SYN_RECEIVED:
+            if self._retries > self.config.syn_retries:
+                self._terminate("timeout")
+                return
+            self._syn_pending = True
+            self._syn_time = None  # Karn: no RTT sample from a retransmitted SYN
+            return
+        if self.snd_una >= self.snd_max or st not in _SENDING:
+            return
+        if self._retries > self.config.max_retries:
+            self._terminate("timeout")
+            return
+        if self.snd_wnd == 0:
+            # Nothing in flight can be accepted: behave as the persist timer does.
+            self.snd_nxt = self.snd_una
+            self._probe_pending = True
+            self._arm_persist(now)
+            return
+        self.stats.timeouts += 1
+        self._cc.on_rto(self.snd_max - self.snd_una, now)
+        if rtt.backoff > 1:
+            self._score.clear()  # the peer may have reneged on its SACKs
+        self._recovery = _RTO_RECOVERY
+        self._recover = self.snd_max
+        self._high_rxt = self.snd_una
+        self._lost_end = self.snd_max
+        self._dupacks = 0
+        self._rtt_seq = None
+
+    def _persist_interval(self) -> float:
+        cfg = self.config
+        base = self._rtt.rto if self._rtt.rto > cfg.persist_min else cfg.persist_min
+        t = base * (1 << min(self._persist_backoff, 20))
+        return t if t < cfg.persist_max else cfg.persist_max
+
+    def _arm_persist(self, now: float) -> None:
+        self._persist_at = now + self._persist_interval()
+
+    def _on_persist(self, now: float) -> None:
+        if self.state not in _SENDING or not self._has_unsent():
+            self._persist_backoff = 0
+            return
+        if (
+            self.snd_una + self.snd_wnd > self.snd_nxt
+            and self.snd_max == self.snd_una
+            and self.snd_wnd >= self._mss
+        ):
+            self._persist_backoff = 0
+            return
+        self._persist_unanswered += 1
+        if self._persist_unanswered > self.config.max_retries:
+            self._terminate("timeout")
+            return
+        self._probe_pending = True
+        self._persist_backoff += 1
+        self._arm_persist(now)
+
+    def _on_keepalive(self, now: float) -> None:
+        cfg = self.config
+        st = self.state
+        if not cfg.keepalive or st not in (ESTABLISHED, CLOSE_WAIT, FIN_WAIT_2):
+            return
+        idle_until = self._last_rx + cfg.keepalive_idle
+        if now < idle_until and self._ka_probes == 0:
+            self._ka_at = idle_until
+            return
+        if self.snd_max > self.snd_una:
+            self._ka_at = now + cfg.keepalive_idle  # the retransmission timer watches this peer
+            return
+        if self._ka_probes >= cfg.keepalive_count:
+            self._terminate("timeout")
+            return
+        self._ka_probes += 1
+        self.stats.keepalive_probes += 1
+        self._oob.append(self._raw(self.snd_una - 1, ACK, self._opts(now, False), self._wnd_field(), b""))
+        self._ka_at = now + cfg.keepalive_interval
+
+    # ------------------------------------------------------------------ output
+
+    def _has_unsent(self) -> bool:
+        if self.snd_nxt < self._sb.end:
+            return True
+        fin = self._fin_abs
+        return fin is not None and self.snd_nxt <= fin
+
+    def _ts_now(self, now: float) -> int:
+        return (int(now * 1000) + self._ts_offset) & MASK
+
+    def _opts(self, now: float, with_sack: bool = True) -> bytes:
+        if self._ts_ok:
+            ts = _TS_ALIGNED.pack(1, 1, 8, 10, (int(now * 1000) + self._ts_offset) & MASK, self._ts_recent)
+            if with_sack and self._ooo and self._sack_ok:
+                return ts + self._sack_option(3)
+            return ts
+        if with_sack and self._ooo and self._sack_ok:
+            return self._sack_option(4)
+        return b""
+
+    def _sack_option(self, limit: int) -> bytes:
+        blocks = self._ooo.sack_blocks(limit)  # type: ignore[union-attr]
+        irs = self._irs
+        parts = [bytes((1, 1, 5, 2 + 8 * len(blocks)))]
+        parts.extend(_II.pack((irs + a) & MASK, (irs + b) & MASK) for a, b in blocks)
+        return b"".join(parts)
+
+    def _wnd_field(self) -> int:
+        """The window to announce now (RFC 9293 3.8.6.2.2 receiver SWS avoidance, never shrinking)."""
+        rcv_nxt = self.rcv_nxt
+        avail = self._rcv_buf - self._unconsumed
+        if avail < 0:
+            avail = 0
+        ws = self._rcv_wscale
+        cap = 0xFFFF << ws
+        if avail > cap:
+            avail = cap
+        edge = rcv_nxt + avail
+        adv = self._rcv_adv
+        if edge <= adv:
+            edge = adv
+        elif edge - adv < self._mss and edge - adv < (self._rcv_buf >> 1) and adv > rcv_nxt:
+            edge = adv
+        field = (edge - rcv_nxt + (1 << ws) - 1) >> ws
+        if field > 0xFFFF:
+            field = 0xFFFF
+        self._rcv_adv = rcv_nxt + (field << ws)
+        return field
+
+    def _raw(self, seq_abs: int, flags: int, opts: bytes, window: int, payload: bytes | memoryview) -> bytes:
+        return build_raw(
+            self._lport,
+            self._rport,
+            (self._iss + seq_abs) & MASK,
+            (self._irs + self.rcv_nxt) & MASK if flags & ACK else 0,
+            flags,
+            window,
+            opts,
+            payload,
+            self._pseudo,
+        )
+
+    def _syn_segment(self, now: float) -> bytes:
+        cfg = self.config
+        active = self.state is SYN_SENT
+        ts_val = self._ts_now(now) if (cfg.timestamps if active else self._ts_ok) else None
+        if active:
+            wscale = cfg.window_shift() if cfg.window_scaling else None
+        else:
+            wscale = self._rcv_wscale if self._ws_ok else None
+        opts = build_options(
+            mss=cfg.mss,
+            wscale=wscale,
+            sack_permitted=cfg.sack if active else self._sack_ok,
+            ts_val=ts_val,
+            ts_ecr=(0 if active else self._ts_recent) if ts_val is not None else None,
+        )
+        window = self._rcv_buf if self._rcv_buf < 0xFFFF else 0xFFFF
+        self._rcv_adv = self.rcv_nxt + window
+        flags = SYN if active else SYN | ACK
+        return build_raw(
+            self._lport,
+            self._rport,
+            self._iss,
+            (self._irs + self.rcv_nxt) & MASK if flags & ACK else 0,
+            flags,
+            window,
+            opts,
+            b"",
+            self._pseudo,
+        )
+
+    def segments_to_send(self, now: float) -> list[bytes]:
+        """Every segment due now, fully built (TCP header, options, payload, checksum)."""
+        out = self._oob
+        if out:
+            self._oob = []
+        st = self.state
+        if st is CLOSED:
+            return out
+        if self._syn_pending:
+            self._syn_pending = False
+            out.append(self._syn_segment(now))
+            self.stats.segs_out += 1
+            if self._rto_at is None:
+                self._rto_at = now + self._rtt.current()
+            if st is SYN_SENT:
+                return out
+            self._ack_now = False
+        if st is SYN_SENT:
+            return out
+        sent = 0
+        if st in _SENDING:
+            sent = self._send_data(now, out)
+        if self._ack_now and not sent:
+            out.append(self._raw(self.snd_nxt, ACK, self._opts(now), self._wnd_field(), b""))
+            self.stats.segs_out += 1
+            self._acked_now()
+        return out
+
+    def _acked_now(self) -> None:
+        self._ack_now = False
+        self._ack_pending = 0
+        self._delack_at = None
+        self._last_ack_sent = self.rcv_nxt
+
+    def _send_data(self, now: float, out: list[bytes]) -> int:
+        """Append retransmissions and new data allowed by cwnd and the peer's window; returns count."""
+        sb = self._sb
+        una = self.snd_una
+        data_end = sb.end
+        fin_abs = self._fin_abs
+        send_end = data_end + 1 if fin_abs is not None else data_end
+        if self.snd_nxt >= send_end and not self._recovery and not self._probe_pending:
+            return 0
+        opts = self._opts(now)
+        mss = self._mss - (len(opts) - 12 if self._ts_ok else len(opts))
+        window = self._wnd_field()
+        lport = self._lport
+        rport = self._rport
+        iss = self._iss
+        ack_wire = (self._irs + self.rcv_nxt) & MASK
+        pseudo = self._pseudo
+        stats = self.stats
+        count = 0
+
+        if self._probe_pending:
+            self._probe_pending = False
+            if self.snd_max == una and self.snd_nxt < send_end:
+                nxt = self.snd_nxt
+                n = 1 if nxt < data_end else 0
+                flags = ACK | (FIN if n == 0 else 0)
+                if n:
+                    with sb.view(nxt, 1) as payload:
+                        out.append(
+                            build_raw(
+                                lport,
+                                rport,
+                                (iss + nxt) & MASK,
+                                ack_wire,
+                                flags,
+                                window,
+                                opts,
+                                payload,
+                                pseudo,
+                            )
+                        )
+                else:
+                    out.append(
+                        build_raw(
+                            lport, rport, (iss + nxt) & MASK, ack_wire, flags, window, opts, b"", pseudo
+                        )
+                    )
+                stats.persist_probes += 1
+                stats.segs_out += 1
+                self.snd_nxt = nxt + 1
+                if self.snd_nxt > self.snd_max:
+                    self.snd_max = self.snd_nxt
+                count += 1
+                self._acked_now()
+                if self._persist_at is None:
+                    self._arm_persist(now)
+                return count
+
+        cwnd = self._cc.cwnd
+        flight = self.snd_max - una
+        if self._sack_ok:
+            pipe = flight - self._score.sacked
+        else:
+            pipe = flight - self._dupacks * self._mss
+            if pipe < 0:
+                pipe = 0
+        recovery = self._recovery
+        if recovery:
+            high = self._high_rxt
+            lost_end = self._lost_end
+            if lost_end > high:
+                pipe -= (lost_end - high) - self._score.sacked_between(high, lost_end)
+            # Retransmit what is deemed lost, lowest first.
+            score = self._score
+            while pipe < cwnd:
+                if high < una:
+                    high = una
+                hole = (
+                    score.next_hole(high, lost_end)
+                    if score
+                    else ((high, lost_end) if high < lost_end else None)
+                )
+                if hole is None:
+                    break
+                start, end = hole
+                n = end - start
+                if n > mss:
+                    n = mss
+                fin = 0
+                if fin_abs is not None and start + n > fin_abs:
+                    n = fin_abs - start
+                    fin = FIN
+                flags = ACK | fin
+                if n:
+                    with sb.view(start, n) as payload:
+                        out.append(
+                            build_raw(
+                                lport,
+                                rport,
+                                (iss + start) & MASK,
+                                ack_wire,
+                                flags,
+                                window,
+                                opts,
+                                payload,
+                                pseudo,
+                            )
+                        )
+                else:
+                    out.append(
+                        build_raw(
+                            lport, rport, (iss + start) & MASK, ack_wire, flags, window, opts, b"", pseudo
+                        )
+                    )
+                high = start + n + (1 if fin else 0)
+                pipe += n + (1 if fin else 0)
+                stats.retransmits += 1
+                stats.retransmitted_bytes += n
+                stats.segs_out += 1
+                count += 1
+            self._high_rxt = high
+            if count:
+                self._rtt_seq = None
+
+        # New data.
+        wnd_edge = una + self.snd_wnd
+        nagle = self.config.nagle
+        nxt = self.snd_nxt
+        while pipe < cwnd and nxt < send_end:
+            avail = data_end - nxt
+            n = avail
+            if n > mss:
+                n = mss
+            room = wnd_edge - nxt
+            if n > room:
+                n = room if room > 0 else 0
+            croom = cwnd - pipe
+            if n > croom:
+                n = croom
+            if n < avail:
+                # Sender SWS avoidance: a short segment only if it is at least half the peer's biggest window.
+                if n < mss and (n <= 0 or n < (self._max_snd_wnd >> 1) or croom < mss):
+                    break
+            elif nagle and n < mss and flight > 0:
+                break
+            fin = 0
+            if fin_abs is not None and nxt + n == fin_abs and nxt + n < wnd_edge:
+                fin = FIN
+            if n == 0 and not fin:
+                break
+            flags = ACK | fin
+            if n:
+                if nxt + n == data_end:
+                    flags |= PSH
+                with sb.view(nxt, n) as payload:
+                    out.append(
+                        build_raw(
+                            lport, rport, (iss + nxt) & MASK, ack_wire, flags, window, opts, payload, pseudo
+                        )
+                    )
+            else:
+                out.append(
+                    build_raw(lport, rport, (iss + nxt) & MASK, ack_wire, flags, window, opts, b"", pseudo)
+                )
+            stats.segs_out += 1
+            seg_end = nxt + n + (1 if fin else 0)
+            if seg_end > self.snd_max:
+                if self._rtt_seq is None and not self._ts_ok and nxt >= self.snd_max:
+                    self._rtt_seq = seg_end
+                    self._rtt_time = now
+                self.snd_max = seg_end
+                stats.bytes_out += n
+            else:
+                stats.retransmits += 1
+                stats.retransmitted_bytes += n
+            nxt = seg_end
+            pipe += n + (1 if fin else 0)
+            flight = self.snd_max - una
+            count += 1
+        self.snd_nxt = nxt
+        if count:
+            self._acked_now()
+            if self._rto_at is None and self.snd_wnd:
+                self._rto_at = now + self._rtt.current()
+        if nxt < send_end and self.snd_max == una and self._persist_at is None:
+            self._arm_persist(now)
+        return count
+
+    # ------------------------------------------------------------------ input
+
+    def receive(self, seg: TcpSegment, now: float) -> None:
+        """Process one segment addressed to this connection (checksum already verified)."""
+        st = self.state
+        stats = self.stats
+        stats.segs_in += 1
+        if st is CLOSED:
+            return
+        self._last_rx = now
+        self._ka_probes = 0
+        flags = seg.flags
+        if st is SYN_SENT:
+            self._receive_syn_sent(seg, now)
+            return
+
+        # PAWS (RFC 7323 5): an old timestamp means an old duplicate.
+        ts_val = seg.ts_val
+        if self._ts_ok and ts_val is not None and not flags & RST:
+            if (
+                (ts_val - self._ts_recent) & HALF
+                and ts_val != self._ts_recent
+                and now - self._ts_recent_at < PAWS_IDLE
+            ):
+                stats.paws_dropped += 1
+                self._ack_now = True
+                return
+
+        rcv_nxt = self.rcv_nxt
+        d = (seg.seq - self._irs - rcv_nxt) & MASK
+        seq = rcv_nxt + (d - MOD if d & HALF else d)
+        payload = seg.payload
+        plen = len(payload)
+
+        if st is SYN_RECEIVED and flags & SYN:
+            if not flags & ACK and seq == 0 and not flags & RST:
+                self._syn_pending = True  # the peer did not get our SYN-ACK
+                return
+            if flags & ACK and seq == 0 and seg.ack == (self._iss + 1) & MASK and not flags & RST:
+                # Simultaneous open: their SYN-ACK completes our SYN-RECEIVED (RFC 9293 3.10.7.4 fig. 7).
+                flags &= ~SYN
+                seq = 1
+                payload = payload[:0]
+                plen = 0
+
+        seg_len = plen + (1 if flags & SYN else 0) + (1 if flags & FIN else 0)
+        wnd = self._rcv_adv - rcv_nxt
+        if wnd < 0:
+            wnd = 0
+        # RFC 9293 3.10.7.4 first check: is the segment acceptable?
+        if seg_len == 0:
+            ok = seq == rcv_nxt if wnd == 0 else rcv_nxt <= seq < rcv_nxt + wnd
+        elif wnd == 0:
+            ok = False
+        else:
+            end = seq + seg_len - 1
+            ok = (rcv_nxt <= seq < rcv_nxt + wnd) or (rcv_nxt <= end < rcv_nxt + wnd)
+        if not ok:
+            if flags & RST:
+                stats.rst_ignored += 1
+                return
+            stats.out_of_window += 1
+            if st is TIME_WAIT and flags & FIN:
+                self._tw_at = now + self.config.time_wait
+            self._ack_now = True
+            # A zero-window probe (or data at the closed window's edge) still carries a valid ACK.
+            if seq == rcv_nxt and flags & ACK and not flags & SYN:
+                if plen:
+                    stats.zero_window_drops += 1
+                self._process_ack(seg, seq, now, flags)
+            return
+
+        # Second: RST (RFC 5961 3).
+        if flags & RST:
+            if seq == rcv_nxt:
+                if st is TIME_WAIT:
+                    self.state = CLOSED
+                    self._clear_timers()
+                    self._tw_at = None
+                    return
+                self._terminate("reset")
+            else:
+                self._challenge_ack(now)
+            return
+
+        # Fourth: SYN in a synchronized state draws a challenge ACK (RFC 5961 4).
+        if flags & SYN:
+            self._challenge_ack(now)
+            return
+
+        # Fifth: ACK.
+        if not flags & ACK:
+            return
+        if self._ts_ok and ts_val is not None and seq <= self._last_ack_sent:
+            if not (ts_val - self._ts_recent) & HALF:
+                self._ts_recent = ts_val
+                self._ts_recent_at = now
+        if st is SYN_RECEIVED:
+            d = (seg.ack - self._iss - self.snd_una) & MASK
+            ack = self.snd_una + (d - MOD if d & HALF else d)
+            if not (self.snd_una < ack <= self.snd_max):
+                # RFC 9293: an unacceptable ACK in SYN-RECEIVED draws a reset.
+                self._oob.append(
+                    build_raw(self._lport, self._rport, seg.ack, 0, RST, 0, b"", b"", self._pseudo)
+                )
+                stats.bad_ack += 1
+                return
+            self.state = ESTABLISHED
+            self._wl1 = seq
+            self._wl2 = ack
+            self.snd_wnd = seg.window << self._snd_wscale
+            self._max_snd_wnd = max(self._max_snd_wnd, self.snd_wnd)
+            self._retries = 0
+            if self._syn_time is not None and not (self._ts_ok and seg.ts_ecr):
+                self._rtt.sample(now - self._syn_time)
+            self._syn_time = None
+            self._established(now)
+            if self._fin_abs is not None:
+                self.state = FIN_WAIT_1
+            st = self.state
+        if not self._process_ack(seg, seq, now, flags):
+            return
+        st = self.state
+        if st is CLOSED:
+            return
+
+        # Seventh: segment text.  Eighth: FIN.
+        if st in _RECEIVING:
+            if plen or flags & FIN:
+                self._process_text(seq, payload, flags & FIN, now)
+        elif flags & FIN and st is TIME_WAIT:
+            self._tw_at = now + self.config.time_wait
+            self._ack_now = True
+
+    def _receive_syn_sent(self, seg: TcpSegment, now: float) -> None:
+        flags = seg.flags
+        if flags & ACK:
+            if seg.ack != (self._iss + 1) & MASK:
+                if not flags & RST:
+                    self._oob.append(
+                        build_raw(self._lport, self._rport, seg.ack, 0, RST, 0, b"", b"", self._pseudo)
+                    )
+                self.stats.bad_ack += 1
+                return
+        if flags & RST:
+            if flags & ACK:
+                self._terminate("reset")
+            else:
+                self.stats.rst_ignored += 1
+            return
+        if not flags & SYN:
+            return
+        self._take_syn(seg, now)
+        self._rtt.backoff = 0
+        if flags & ACK:
+            self.snd_una = 1
+            self.state = ESTABLISHED
+            self._wl1 = 0
+            self._wl2 = 1
+            self._retries = 0
+            self._rto_at = None
+            if self._ts_ok and seg.ts_ecr:
+                self._rtt.sample(((self._ts_now(now) - seg.ts_ecr) & MASK) / 1000)
+            elif self._syn_time is not None:
+                self._rtt.sample(now - self._syn_time)
+            self._syn_time = None
+            self._ack_now = True
+            self._established(now)
+            if len(seg.payload) or flags & FIN:
+                self._process_text(1, seg.payload, flags & FIN, now)
+        else:
+            # Simultaneous open (RFC 9293 3.5 figure 7): answer with SYN-ACK.
+            self.state = SYN_RECEIVED
+            self._syn_pending = True
+
+    def _process_ack(self, seg: TcpSegment, seq: int, now: float, flags: int) -> bool:
+        """ACK processing (RFC 9293 3.10.7.4 fifth, RFC 5961 5); False when the segment must be dropped."""
+        una = self.snd_una
+        d = (seg.ack - self._iss - una) & MASK
+        ack = una + (d - MOD if d & HALF else d)
+        stats = self.stats
+        if ack > self.snd_max:
+            stats.bad_ack += 1
+            self._ack_now = True
+            return False
+        if ack < una - self._max_snd_wnd:
+            stats.bad_ack += 1
+            self._challenge_ack(now)
+            return False
+        self._persist_unanswered = 0
+
+        wnd = seg.window << self._snd_wscale
+        # Window update (SND.WL1/WL2 guard against old segments).
+        window_changed = False
+        if seq > self._wl1 or (seq == self._wl1 and ack >= self._wl2):
+            if wnd != self.snd_wnd:
+                window_changed = True
+                was_zero = self.snd_wnd == 0
+                self.snd_wnd = wnd
+                if wnd > self._max_snd_wnd:
+                    self._max_snd_wnd = wnd
+                if wnd and was_zero:
+                    # Leaving the persist state: probes not acknowledged are sent again in order.
+                    if self.snd_nxt > ack and self.snd_max - ack <= 1:
+                        self.snd_nxt = ack
+                    self._persist_at = None
+                    self._persist_backoff = 0
+                    if self.snd_max > ack and self._rto_at is None:
+                        self._rto_at = now + self._rtt.current()
+            self._wl1 = seq
+            self._wl2 = ack
+
+        sacked_new = 0
+        if seg.sack_blocks and self._sack_ok:
+            sacked_new = self._take_sack(seg.sack_blocks, ack)
+
+        if ack > una:
+            self._new_ack(ack, seg, now)
+        elif ack == una and self.snd_max > una:
+            plen = len(seg.payload)
+            if (not plen and not flags & FIN and not window_changed) or sacked_new:
+                self._dupack(now, sacked_new)
+
+        st = self.state
+        fin = self._fin_abs
+        if fin is not None and self.snd_una > fin:
+            if st is FIN_WAIT_1:
+                self.state = FIN_WAIT_2
+                self._rto_at = None
+            elif st is CLOSING:
+                self._enter_time_wait(now)
+                return False
+            elif st is LAST_ACK:
+                self._terminate("closed")
+                return False
+        return True
+
+    def _take_sack(self, blocks: tuple[tuple[int, int], ...], ack: int) -> int:
+        iss = self._iss
+        una = self.snd_una
+        ref = (iss + una) & MASK
+        snd_max = self.snd_max
+        new = 0
+        for left, right in blocks:
+            dl = (left - ref) & MASK
+            dr = (right - ref) & MASK
+            lo = una + (dl - MOD if dl & HALF else dl)
+            hi = una + (dr - MOD if dr & HALF else dr)
+            if lo >= hi or hi > snd_max or hi <= ack:
+                continue  # D-SACK or bogus
+            if lo < ack:
+                lo = ack
+            new += self._score.add(lo, hi)
+        return new
+
+    def _new_ack(self, ack: int, seg: TcpSegment, now: float) -> None:
+        una = self.snd_una
+        acked = ack - una
+        flight_before = self.snd_max - una
+        self.snd_una = ack
+        if self.snd_nxt < ack:
+            self.snd_nxt = ack
+        self._sb.ack_to(ack)
+        if self._score:
+            self._score.trim(ack)
+        self._retries = 0
+        # RTT sample (RFC 7323 4.1 with timestamps; Karn's algorithm otherwise).
+        rtt = self._rtt
+        if self._ts_ok:
+            ecr = seg.ts_ecr
+            if ecr:
+                elapsed = ((int(now * 1000) + self._ts_offset) - ecr) & MASK
+                if elapsed < HALF:
+                    rtt.sample(elapsed / 1000)
+        elif self._rtt_seq is not None and ack >= self._rtt_seq:
+            rtt.sample(now - self._rtt_time)
+            self._rtt_seq = None
+        if rtt.backoff and self._recovery != _RTO_RECOVERY:
+            rtt.backoff = 0
+
+        recovery = self._recovery
+        if recovery:
+            if ack >= self._recover:
+                self._recovery = _NO_RECOVERY
+                self._dupacks = 0
+                self._cc.on_recovery_end(self.snd_max - ack, now)
+            else:
+                if self._high_rxt < ack:
+                    self._high_rxt = ack
+                if recovery == _FAST_RECOVERY and not self._sack_ok:
+                    # NewReno partial ACK (RFC 6582 3.2 step 4): the next segment is lost too.
+                    self._high_rxt = ack
+                    self._lost_end = ack + self._mss
+                    if self._dupacks > 0:
+                        self._dupacks = max(self._dupacks - acked // self._mss, 0)
+                elif recovery == _FAST_RECOVERY and self._score.high > self._lost_end:
+                    self._lost_end = self._score.high
+                if recovery == _RTO_RECOVERY:
+                    self._cc.on_ack(acked, now, rtt.srtt, True)
+        else:
+            self._dupacks = 0
+            cc = self._cc
+            cc.on_ack(acked, now, rtt.srtt, flight_before + self._mss >= cc.cwnd)
+
+        if self.snd_max > ack:
+            self._rto_at = now + rtt.current() if self.snd_wnd else None
+        else:
+            self._rto_at = None
+        if self._send_blocked and len(self._sb) <= self.config.send_low_water:
+            self._send_blocked = False
+            self._push(SendSpaceAvailable())
+
+    def _dupack(self, now: float, sacked_new: int) -> None:
+        self._dupacks += 1
+        self.stats.dup_acks += 1
+        if self._recovery:
+            if self._recovery == _FAST_RECOVERY and self._sack_ok and self._score.high > self._lost_end:
+                self._lost_end = self._score.high
+            return
+        mss = self._mss
+        if self._dupacks >= 3 or (self._sack_ok and self._score.sacked > 2 * mss):
+            # Fast retransmit (RFC 5681 3.2 / RFC 6675 5).
+            una = self.snd_una
+            self.stats.fast_retransmits += 1
+            self._cc.on_congestion(self.snd_max - una, now)
+            self._recovery = _FAST_RECOVERY
+            self._recover = self.snd_max
+            self._high_rxt = una
+            self._lost_end = self._score.high if (self._sack_ok and self._score.high > una) else una + mss
+            self._rtt_seq = None
+
+    def _process_text(self, seq: int, payload: bytes | memoryview, fin: int, now: float) -> None:
+        """Accept payload (trimmed to the window) and a FIN; in-order bytes go to the application."""
+        rcv_nxt = self.rcv_nxt
+        plen = len(payload)
+        if seq < rcv_nxt:
+            skip = rcv_nxt - seq
+            if skip >= plen:
+                payload = b""
+                plen = 0
+                if seq + skip > rcv_nxt and not fin:
+                    self._ack_now = True
+                    return
+            else:
+                payload = payload[skip:]
+                plen -= skip
+            seq = rcv_nxt
+        edge = self._rcv_adv
+        if seq + plen > edge:
+            keep = edge - seq
+            if keep <= 0:
+                self._ack_now = True
+                self.stats.out_of_window += 1
+                return
+            payload = payload[:keep]
+            plen = keep
+            fin = 0  # the FIN lies beyond the window: not accepted yet
+            self.stats.out_of_window += 1
+        if seq == rcv_nxt:
+            if plen:
+                if plen > self._rcv_mss:
+                    self._rcv_mss = plen
+                self._rx += payload
+                rcv_nxt += plen
+                self.stats.bytes_in += plen
+            ooo = self._ooo
+            filled = False
+            if ooo:
+                filled = True
+                while True:
+                    ready = ooo.pop_ready(rcv_nxt)
+                    if ready is None:
+                        break
+                    end, data = ready
+                    self._rx += data
+                    self.stats.bytes_in += len(data)
+                    rcv_nxt = end
+            delivered = rcv_nxt - self.rcv_nxt
+            self.rcv_nxt = rcv_nxt
+            self._unconsumed += delivered
+            if self._ts_ok and delivered:
+                self._rcv_rtt_sample(now)
+            if self.config.recv_autotune:
+                self._autotune(now)
+            if fin or (self._rcv_fin is not None and self._rcv_fin == rcv_nxt):
+                self._take_fin(now)
+                return
+            self._ack_pending += plen
+            if (
+                filled
+                or self._quickack > 0
+                or not self.config.delayed_ack
+                or self._ack_pending > self._rcv_mss
+            ):
+                if self._quickack > 0:
+                    self._quickack -= 1
+                self._ack_now = True
+            elif self._delack_at is None:
+                self._delack_at = now + self.config.delayed_ack_timeout
+            return
+        # Out of order: keep it (bounded), ACK at once with SACK blocks so the sender learns of the hole.
+        self.stats.ooo_segments += 1
+        if plen:
+            if self._ooo is None:
+                self._ooo = OutOfOrderQueue(self.config.max_ooo_ranges)
+            if not self._ooo.insert(seq, payload):
+                self.stats.ooo_dropped += 1
+        if fin:
+            self._rcv_fin = seq + plen
+        self._ack_now = True
+
+    def _take_fin(self, now: float) -> None:
+        self.rcv_nxt += 1
+        self._rcv_fin = None
+        self._ack_now = True
+        self._push(EofReceived())
+        st = self.state
+        if st is ESTABLISHED:
+            self.state = CLOSE_WAIT
+        elif st is FIN_WAIT_1:
+            if self._fin_abs is not None and self.snd_una > self._fin_abs:
+                self._enter_time_wait(now)
+            else:
+                self.state = CLOSING
+        elif st is FIN_WAIT_2:
+            self._enter_time_wait(now)
+
+    def _rcv_rtt_sample(self, now: float) -> None:
+        """Receiver-side RTT from echoed timestamps (RFC 7323 appendix), used by auto-tuning."""
+        pass
+
+    def _autotune(self, now: float) -> None:
+        """Grow the receive buffer with the delivery rate (Linux's dynamic right-sizing).
+
+        Once per RTT, the window is set to twice what arrived in the last RTT (plus slack and
+        more while the rate is still growing), so a sender is never limited by our window
+        while our application keeps up.
+        """
+        rtt = self._rcv_rtt or self._rtt.srtt
+        if rtt is None:
+            rtt = 0.1
+        if now - self._at_time < rtt:
+            return
+        copied = self.rcv_nxt - self._at_seq
+        space = self._at_space
+        rcvwin = 2 * copied + 16 * self._mss
+        if space and copied > space:
+            rcvwin += 2 * rcvwin * (copied - space) // space
+        maxbuf = self.config.recv_buffer
+        if not self._ws_ok:
+            maxbuf = min(maxbuf, 0xFFFF)
+        if rcvwin > self._rcv_buf:
+            self._rcv_buf = rcvwin if rcvwin < maxbuf else maxbuf
+        if copied > space:
+            self._at_space = copied
+        self._at_time = now
+        self._at_seq = self.rcv_nxt
+
+    def _challenge_ack(self, now: float) -> None:
+        """RFC 5961 challenge ACK, rate limited per connection."""
+        if now - self._challenge_epoch >= 1.0:
+            self._challenge_epoch = now
+            self._challenge_count = 0
+        if self._challenge_count < self.config.challenge_ack_limit:
+            self._challenge_count += 1
+            self.stats.challenge_acks += 1
+            self._ack_now = True
+
+    # ------------------------------------------------------------------ endings
+
+    def _push(self, ev: TcpEvent) -> None:
+        if self._rx:
+            self._events.append(DataReceived(bytes(self._rx)))
+            self._rx.clear()
+        self._events.append(ev)
+
+    def _established(self, now: float) -> None:
+        self._push(Connected())
+        self._at_time = now
+        self._at_seq = self.rcv_nxt
+        if self.config.keepalive:
+            self._ka_at = now + self.config.keepalive_idle
+
+    def _enter_time_wait(self, now: float) -> None:
+        self.state = TIME_WAIT
+        self._clear_timers()
+        self._tw_at = now + self.config.time_wait
+        self._free_buffers()
+        if not self._closed_emitted:
+            self._closed_emitted = True
+            self._push(Closed("closed"))
+
+    def _terminate(self, reason: str) -> None:
+        self.state = CLOSED
+        self._clear_timers()
+        self._tw_at = None
+        self._free_buffers()
+        if not self._closed_emitted:
+            self._closed_emitted = True
+            self._push(Closed(reason))
+
+    def _free_buffers(self) -> None:
+        self._sb = SendBuffer(self._sb.end)
+        if self._ooo is not None:
+            self._ooo = None
+        self._score.clear()
+        self._probe_pending = False
+        self._syn_pending = False
