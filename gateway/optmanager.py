@@ -160,6 +160,8 @@ class OptManager:
     ) -> None:
         if name in self._options:
             raise ValueError(f"option {name} already exists")
+        if hasattr(type(self), name) or name.startswith("_"):
+            raise ValueError(f"option name {name!r} clashes with an OptManager attribute")
         typespec = _normalise_typespec(typespec)
         check_type(name, default, typespec)
         if choices is not None and default not in choices and default is not None:
