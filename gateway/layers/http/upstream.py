@@ -184,6 +184,7 @@ class ServerPool:
         self._h2: dict[tuple, Any] = {}
         self._prepared: ServerStream | None = ctx.server
         self._all: list[ServerStream] = []
+        self._connecting: dict[tuple, asyncio.Future[None]] = {}
 
     def route(self, request: Any) -> tuple[tuple[str, int], bool, str | None, bool]:
         """(address, tls, sni, via_proxy) for a request."""
@@ -206,14 +207,31 @@ class ServerPool:
         connection, or a new connection (whose ALPN decides which)."""
         address, tls, sni, via_proxy = self.route(request)
         key = (address, tls, sni, via_proxy)
+        pending = self._connecting.get(key)
+        if pending is not None:
+            # Another exchange is connecting to the same server: if that turns out to be
+            # HTTP/2, share it instead of opening a second connection.
+            await asyncio.wait([pending])
         h2conn = self._h2.get(key)
         if h2conn is not None and h2conn.usable:
-            return h2conn
+            return h2conn.open_stream()
         idle = self._idle.get(key)
         while idle:
             up = idle.pop()
             if not up.stream.reader.at_eof():
                 return up
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._connecting[key] = done
+        try:
+            return await self._connect(key, address, tls, sni, via_proxy, alpn)
+        finally:
+            done.set_result(None)
+            if self._connecting.get(key) is done:
+                del self._connecting[key]
+
+    async def _connect(
+        self, key: tuple, address: tuple[str, int], tls: bool, sni: str | None, via_proxy: bool, alpn: list[bytes]
+    ) -> Any:
         stream = self._take_prepared(address, tls)
         if stream is None:
             stream = await self.ctx.connect_server(address, tls=tls, sni=sni, alpn=alpn if tls else None)
@@ -230,7 +248,7 @@ class ServerPool:
             h2conn = H2Upstream(stream, key)
             await h2conn.start()
             self._h2[key] = h2conn
-            return h2conn
+            return h2conn.open_stream()
         return Http1Upstream(stream, key, via_proxy=via_proxy)
 
     def _take_prepared(self, address: tuple[str, int], tls: bool) -> ServerStream | None:

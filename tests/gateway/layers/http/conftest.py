@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -296,3 +297,125 @@ async def raw_server_factory() -> AsyncIterator[Any]:
     yield factory
     for s in servers:
         s.close()
+
+
+# -- HTTP/2 (and HTTP/1) ASGI server over TLS with hypercorn --------------------------------
+
+
+async def _asgi_app(scope: dict, receive: Any, send: Any) -> None:
+    if scope["type"] == "lifespan":
+        while True:
+            msg = await receive()
+            if msg["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif msg["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+    if scope["type"] != "http":
+        return
+    body = b""
+    while True:
+        msg = await receive()
+        body += msg.get("body", b"")
+        if not msg.get("more_body"):
+            break
+    path = scope["path"]
+    if path.startswith("/bytes/"):
+        n = int(path.rsplit("/", 1)[1])
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", str(n).encode())]})
+        sent = 0
+        while sent < n:
+            piece = PATTERN[: min(len(PATTERN), n - sent)]
+            sent += len(piece)
+            await send({"type": "http.response.body", "body": piece, "more_body": sent < n})
+        return
+    import hashlib
+
+    info = {
+        "http_version": scope["http_version"],
+        "method": scope["method"],
+        "path": scope["path"],
+        "headers": [[k.decode(), v.decode()] for k, v in scope["headers"]],
+        "body_len": len(body),
+        "body_sha256": hashlib.sha256(body).hexdigest(),
+    }
+    out = json.dumps(info).encode()
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(out)).encode())]})
+    await send({"type": "http.response.body", "body": out})
+
+
+@pytest.fixture(scope="session")
+def tls_cert(tmp_path_factory: Any) -> tuple[str, str]:
+    import subprocess
+
+    d = tmp_path_factory.mktemp("cert")
+    cert, key = str(d / "cert.pem"), str(d / "key.pem")
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+         "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+        check=True, capture_output=True,
+    )
+    return cert, key
+
+
+@dataclass
+class H2Origin:
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
+
+@pytest.fixture
+async def h2_origin(tls_cert: tuple[str, str]) -> AsyncIterator[H2Origin]:
+    """hypercorn over TLS offering h2 and http/1.1 by ALPN."""
+    import socket
+
+    from hypercorn.asyncio import serve
+    from hypercorn.config import Config
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = Config()
+    config.bind = [f"fd://{sock.fileno()}"]
+    config.certfile, config.keyfile = tls_cert
+    config.alpn_protocols = ["h2", "http/1.1"]
+    config.accesslog = None
+    config.errorlog = None
+    stop = asyncio.Event()
+    task = asyncio.get_running_loop().create_task(serve(_asgi_app, config, shutdown_trigger=stop.wait))
+    for _ in range(100):
+        try:
+            _, w = await asyncio.open_connection("127.0.0.1", port)
+            w.close()
+            break
+        except OSError:
+            await asyncio.sleep(0.05)
+    try:
+        yield H2Origin(port)
+    finally:
+        stop.set()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(task, 5)
+        with contextlib.suppress(OSError):
+            sock.close()
+
+
+async def _curl(*args: str, input: bytes | None = None) -> tuple[int, bytes, bytes]:
+    proc = await asyncio.create_subprocess_exec(
+        "curl", "-sS", "--max-time", "30", *args,
+        stdin=asyncio.subprocess.PIPE if input is not None else asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await proc.communicate(input)
+    return proc.returncode or 0, out, err
+
+
+@pytest.fixture
+def curl() -> Any:
+    """``await curl(*args, input=b"")`` -> (exit code, stdout, stderr)."""
+    return _curl
