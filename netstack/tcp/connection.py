@@ -652,6 +652,8 @@ class TcpConnection:
         out = self._oob
         if out:
             self._oob = []
+        else:
+            out = []
         st = self.state
         if st is CLOSED:
             return out
