@@ -35,6 +35,9 @@ class ConnectionState(Flag):
     OPEN = CAN_READ | CAN_WRITE
 
 
+_UNSET: Any = object()
+
+
 def _new_id() -> str:
     return str(uuid.uuid4())
 
@@ -254,7 +257,8 @@ class Server(Connection):
     def __setattr__(self, name: str, value: Any) -> None:
         if name in ("address", "via"):
             is_open = getattr(self, "state", ConnectionState.CLOSED) is ConnectionState.OPEN
-            if is_open and getattr(self, name, None) != value:
+            old = getattr(self, name, _UNSET)  # unset while __init__ runs
+            if is_open and old is not _UNSET and old != value:
                 raise RuntimeError(f"Cannot change server.{name} on open connection.")
         object.__setattr__(self, name, value)
 
