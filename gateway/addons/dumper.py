@@ -312,65 +312,22 @@ def _body_size(resp: Any) -> str:
 
 
 def _dns_question(message: Any) -> str:
-    questions = getattr(message, "questions", None)
-    if questions:
-        q = questions[0]
-        qtype = _enum_name(getattr(q, "type", None))
-        return f"{qtype} {getattr(q, 'name', '?')}" if qtype else str(getattr(q, "name", q))
-    question = getattr(message, "question", None)  # a dnspython Message
-    if question:
-        rrset = question[0]
-        import dns.rdatatype
+    from gateway.net.dns import types
 
-        return f"{dns.rdatatype.to_text(rrset.rdtype)} {rrset.name.to_text(omit_final_dot=True)}"
-    return "?"
+    if not message.questions:
+        return "(no question)"
+    q = message.questions[0]
+    return f"{types.to_str(q.type)} {q.name or '.'}"
 
 
 def _dns_answers(message: Any) -> list[str]:
-    answers = getattr(message, "answers", None)
-    if answers is not None:
-        out = []
-        for a in answers:
-            data = getattr(a, "data", None)
-            out.append(str(a) if data is None or isinstance(data, bytes) else str(data))
-        return out
-    answer = getattr(message, "answer", None)  # a dnspython Message
-    if answer is not None:
-        return [rd.to_text() for rrset in answer for rd in rrset]
-    return []
+    return [str(a) for a in message.answers]
 
 
 def _dns_rcode(message: Any) -> str:
-    code = getattr(message, "response_code", None)
-    if code is None and hasattr(message, "rcode"):
-        code = message.rcode() if callable(message.rcode) else message.rcode
-    if code is None:
-        return ""
-    name = _enum_name(code)
-    if name and not name.isdigit():
-        return name
-    try:
-        import dns.rcode
+    from gateway.net.dns import response_codes
 
-        return dns.rcode.to_text(int(code))
-    except Exception:
-        return str(code)
-
-
-def _enum_name(value: Any) -> str:
-    if value is None:
-        return ""
-    name = getattr(value, "name", None)
-    if isinstance(name, str):
-        return name
-    if isinstance(value, int):
-        try:
-            import dns.rdatatype
-
-            return dns.rdatatype.to_text(value)
-        except Exception:
-            return str(value)
-    return str(value)
+    return response_codes.to_str(message.response_code)
 
 
 def _contentview(content: bytes, headers: Any) -> str:

@@ -58,11 +58,12 @@ class context:
     """A test context: a master with the given addons loaded and configured."""
 
     def __init__(self, *addons: Any, options: Options | None = None) -> None:
+        # Saved before the master exists: creating a Master sets ctx.
+        self._saved: tuple[Any, Any] | None = (ctx.master, ctx.options)
+        self._root_level: int | None = None
         self.options = options if options is not None else Options()
         self.master = RecordingMaster(self.options)
         self.master.addons.configured = True
-        self._saved: tuple[Any, Any] | None = None
-        self._root_level: int | None = None
         self._enter()
         for a in addons:
             self.master.addons.add(a)
@@ -70,6 +71,7 @@ class context:
     def _enter(self) -> None:
         if self._saved is None:
             self._saved = (ctx.master, ctx.options)
+        if self._root_level is None:
             root = logging.getLogger()
             self._root_level = root.level
             root.addHandler(self.master._recorder)
@@ -87,6 +89,7 @@ class context:
         root.removeHandler(self.master._recorder)
         if self._root_level is not None:
             root.setLevel(self._root_level)
+            self._root_level = None
         if self._saved is not None:
             ctx.master, ctx.options = self._saved
             self._saved = None

@@ -1,0 +1,192 @@
+"""Live output: one line per finished flow for every flow type, detail levels, quiet, plain when piped."""
+
+from __future__ import annotations
+
+import io
+import ipaddress
+
+import pytest
+
+from gateway import dns
+from gateway.addons.dumper import Dumper, pretty_duration, pretty_size
+from gateway.connection import Client, Server
+from gateway.flow import Error
+from gateway.http import HTTPFlow, Request, Response
+from gateway.tcp import TCPFlow, TCPMessage
+from gateway.test import taddons
+from gateway.udp import UDPFlow, UDPMessage
+from gateway.websocket import WebSocketData, WebSocketMessage
+
+
+def client(**kw) -> Client:
+    return Client(peername=("10.0.0.2", 41000), sockname=("10.0.0.1", 443), **kw)
+
+
+def http_flow(status: int = 200, body: bytes = b"x" * 1500) -> HTTPFlow:
+    f = HTTPFlow(client(), Server(address=("example.com", 443)))
+    f.request = Request.make("POST", "https://example.com/api?q=1", b'{"a": 1}', {"Content-Type": "application/json"})
+    f.request.timestamp_start = 1000.0
+    f.response = Response.make(status, body, {"Content-Type": "text/plain", "Set-Cookie": "a=1"})
+    f.response.timestamp_start = 1000.030
+    f.response.timestamp_end = 1000.045
+    return f
+
+
+def run(dumper: Dumper, hook: str, f, **options) -> str:
+    out = io.StringIO()
+    dumper.outfile = out
+    with taddons.context(dumper) as tctx:
+        if options:
+            tctx.configure(dumper, **options)
+        tctx.master.addons.trigger_sync(hook, f)
+    return out.getvalue()
+
+
+def test_http_line_has_client_method_url_status_size_duration():
+    out = run(Dumper(), "response", http_flow())
+    assert out == "10.0.0.2:41000 POST https://example.com/api?q=1 200 OK 1.5k 45ms\n"
+
+
+def test_streamed_response_and_errors():
+    f = http_flow()
+    f.response.raw_content = None
+    f.response.headers["content-length"] = "2048"
+    assert "2.0k (streamed)" in run(Dumper(), "response", f)
+
+    f = HTTPFlow(client(), Server(address=("down.test", 80)))
+    f.request = Request.make("GET", "http://down.test/")
+    f.error = Error("server unreachable: connection refused")
+    out = run(Dumper(), "error", f)
+    assert out.startswith("10.0.0.2:41000 GET http://down.test/")
+    assert "<< server unreachable: connection refused" in out
+
+
+def test_wireguard_peer_is_shown():
+    f = http_flow()
+    f.client_conn = client(wireguard_peer="phone")
+    assert run(Dumper(), "response", f).startswith("10.0.0.2:41000 [phone] POST")
+
+
+def test_flow_detail_levels():
+    f = http_flow(body=b"hello body")
+    assert run(Dumper(), "response", f, flow_detail=0) == ""
+    one = run(Dumper(), "response", f, flow_detail=1)
+    assert len(one.splitlines()) == 1
+    two = run(Dumper(), "response", f, flow_detail=2)
+    assert "> content-type: application/json" in two.lower()
+    assert "< set-cookie: a=1" in two.lower()
+    assert "hello body" not in two
+    three = run(Dumper(), "response", f, flow_detail=3)
+    assert "hello body" in three and '{"a": 1}' in three
+
+
+def test_detail_3_cuts_long_bodies_and_4_shows_all():
+    f = http_flow(body=b"A" * 5000)
+    three = run(Dumper(), "response", f, flow_detail=3)
+    assert "A" * 1024 in three and "A" * 1025 not in three
+    assert "cut off" in three
+    four = run(Dumper(), "response", f, flow_detail=4)
+    assert "A" * 5000 in four and "cut off" not in four
+
+
+def test_binary_body_is_hexdumped():
+    f = http_flow(body=bytes(range(0, 40)))
+    out = run(Dumper(), "response", f, flow_detail=3)
+    assert "00000000  00 01 02 03" in out
+
+
+def test_long_url_shortened_at_detail_1_only():
+    f = http_flow()
+    f.request.url = "https://example.com/" + "p" * 300
+    assert "…" in run(Dumper(), "response", f, flow_detail=1)
+    assert "p" * 300 in run(Dumper(), "response", f, flow_detail=2)
+
+
+def test_tcp_and_udp_lines():
+    f = TCPFlow(client(), Server(address=("10.9.9.9", 7)))
+    f.messages = [TCPMessage(True, b"hello", 1000.0), TCPMessage(False, b"hello world", 1000.5)]
+    f.client_conn.timestamp_start = 1000.0
+    out = run(Dumper(), "tcp_end", f)
+    assert out == "10.0.0.2:41000 TCP 10.9.9.9:7 2 messages, 5b up, 11b down 500ms\n"
+
+    u = UDPFlow(client(), Server(address=("2001:db8::1", 53000)))
+    u.messages = [UDPMessage(True, b"ping", 1.0)]
+    u.client_conn.timestamp_start = 1.0
+    out = run(Dumper(), "udp_end", u)
+    assert out.startswith("10.0.0.2:41000 UDP [2001:db8::1]:53000 1 messages, 4b up, 0b down")
+
+    out = run(Dumper(), "tcp_message", f, flow_detail=3)
+    assert "<- 11b" in out and "hello world" in out
+
+
+def test_tcp_error_shown_on_end_line():
+    f = TCPFlow(client(), Server(address=("10.9.9.9", 7)))
+    f.error = Error("connection reset")
+    assert run(Dumper(), "tcp_error", f) == ""
+    assert "<< connection reset" in run(Dumper(), "tcp_end", f)
+
+
+def test_dns_line():
+    f = dns.DNSFlow(client(), Server(address=("9.9.9.9", 53)))
+    f.request = dns.DNSMessage.make_query("example.com", dns.types.A)
+    f.request.timestamp = 10.0
+    f.response = f.request.succeed([dns.ResourceRecord.A("example.com", ipaddress.IPv4Address("93.184.216.34"))])
+    f.response.timestamp = 10.012
+    out = run(Dumper(), "dns_response", f)
+    assert out == "10.0.0.2:41000 DNS A example.com -> 93.184.216.34 NOERROR 12ms\n"
+
+    f.response = f.request.fail(dns.response_codes.NXDOMAIN)
+    f.response.timestamp = 10.001
+    assert "(no answer) NXDOMAIN" in run(Dumper(), "dns_response", f)
+
+    f.response = None
+    f.error = Error("timeout")
+    assert "DNS A example.com << timeout" in run(Dumper(), "dns_error", f)
+
+
+def test_websocket_end_and_messages():
+    f = http_flow(status=101, body=b"")
+    f.websocket = WebSocketData(
+        [WebSocketMessage(1, True, b"hi"), WebSocketMessage(1, False, b"there")], close_code=1000
+    )
+    out = run(Dumper(), "websocket_end", f)
+    assert out == "10.0.0.2:41000 WS https://example.com/api?q=1 2 messages, closed 1000\n"
+    assert run(Dumper(), "websocket_message", f) == ""
+    assert "there" in run(Dumper(), "websocket_message", f, flow_detail=3)
+
+
+def test_flow_detail_out_of_range_refused():
+    from gateway.optmanager import OptionsError
+
+    d = Dumper()
+    with taddons.context(d) as tctx, pytest.raises(OptionsError, match="between 0 and 4"):
+        tctx.configure(d, flow_detail=7)
+
+
+class FakeTTY(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_tty_output_goes_through_rich_and_piped_output_is_plain(monkeypatch):
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    d = Dumper(outfile=FakeTTY())
+    with taddons.context(d) as tctx:
+        tctx.master.addons.trigger_sync("response", http_flow())
+    coloured = d.outfile.getvalue()
+    assert "\x1b[" in coloured and "example.com/api" in coloured
+    plain = run(Dumper(), "response", http_flow())
+    assert "\x1b[" not in plain
+
+
+@pytest.mark.parametrize(
+    "n,text", [(0, "0b"), (1023, "1023b"), (1536, "1.5k"), (5 * 2**20, "5.0m"), (150 * 2**20, "150m"), (None, "?")]
+)
+def test_pretty_size(n, text):
+    assert pretty_size(n) == text
+
+
+@pytest.mark.parametrize("s,text", [(0.0123, "12ms"), (1.25, "1.2s"), (250, "250s"), (None, ""), (-1, "")])
+def test_pretty_duration(s, text):
+    assert pretty_duration(s) == text
