@@ -170,8 +170,12 @@ async def intercept(
     server_host = sni or dest[0]
     upstream_names: list[str] = []
     server_connected = False
+    onboarding = bool(option(opts, "onboarding", False)) and sni is not None and (
+        sni == str(option(opts, "onboarding_host", "")).lower()
+    )
     if (
         server_tls
+        and not onboarding
         and option(opts, "upstream_cert", True)
         and getattr(ch_data, "establish_server_tls_first", True)
         and ctx.server is None

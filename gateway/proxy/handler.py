@@ -193,10 +193,14 @@ class ConnectionHandler:
             certs=None,
         )
         ctx.certs = _LazyCerts(self)
+        ctx.extra["listen_addresses"] = self.listen_addresses
 
         async def next_layer(reader: Any, writer: Any, destination: Address) -> None:
             child = dataclasses.replace(
-                ctx, arrival=dataclasses.replace(arrival, destination=tuple(destination)), server=None, extra={}
+                ctx,
+                arrival=dataclasses.replace(arrival, destination=tuple(destination)),
+                server=None,
+                extra={"listen_addresses": self.listen_addresses},
             )
             await self.dispatch(child, peekable(reader), writer)
 
@@ -351,6 +355,12 @@ class ConnectionHandler:
         await self.addons.trigger("server_connect", hook_data)
         if server.error:
             raise ConnectionRefusedError(f"connection to {_fmt(address)} refused by an addon: {server.error}")
+        # An addon may redirect the connection (server.address / server.via).
+        address = (str(server.address[0]), int(server.address[1]))
+        if server.via is None:
+            via = None
+        elif via is None or tuple(server.via[1]) != via[1]:
+            via = (server.via[0], tuple(server.via[1]))
         writer: Any = None
         try:
             if via is not None:

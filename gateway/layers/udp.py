@@ -1,0 +1,136 @@
+"""Raw UDP: datagrams of one client 4-tuple relayed to their destination as a ``UDPFlow``.
+
+Each datagram goes through ``udp_message`` before it is sent on (a hook can change its
+content or drop it with ``b""``).  The flow ends (``udp_end``) when the client's stream
+ends -- the mode closes streams that stay idle -- or ``udp_error`` if the server cannot
+be reached.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from typing import Any
+
+from gateway.layers.context import LayerContext
+from gateway.proxy.arrival import Address
+
+log = logging.getLogger("gateway.udp")
+
+SERVER_QUEUE = 256
+
+
+class _ServerProtocol(asyncio.DatagramProtocol):
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[bytes | None] = asyncio.Queue(SERVER_QUEUE)
+        self.dropped = 0
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        try:
+            self.queue.put_nowait(data)
+        except asyncio.QueueFull:
+            self.dropped += 1
+
+    def error_received(self, exc: Exception) -> None:
+        log.debug("UDP server error: %s", exc)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        try:
+            self.queue.put_nowait(None)
+        except asyncio.QueueFull:
+            pass
+
+
+async def open_udp(host: str, port: int, listen: Any) -> tuple[asyncio.DatagramTransport, _ServerProtocol]:
+    from gateway.proxy.server_connect import LoopRefused, resolve
+
+    candidates = await resolve(host, port)
+    if not candidates:
+        raise OSError(f"{host}: no address")
+    family, ip = candidates[0]
+    if listen is not None and listen.contains(ip, port):
+        raise LoopRefused(f"refusing UDP to {host}:{port}: that is the gateway's own listening address")
+    loop = asyncio.get_running_loop()
+    transport, proto = await loop.create_datagram_endpoint(
+        _ServerProtocol, remote_addr=(ip, port), family=family or socket.AF_INET
+    )
+    return transport, proto
+
+
+async def handle_udp(ctx: LayerContext, stream: Any, dest: Address) -> None:
+    from gateway.connection import ConnectionState, Server
+    from gateway.flow import Error
+    from gateway.proxy.handler import _server_hook_data
+    from gateway.udp import UDPFlow, UDPMessage
+
+    client = ctx.client
+    server = Server(address=tuple(dest), transport_protocol="udp")
+    hook_data = _server_hook_data(client, server)
+    flow = UDPFlow(client, server, live=True)
+    await ctx.addons.trigger("udp_start", flow)
+    await ctx.addons.trigger("server_connect", hook_data)
+    if server.error:
+        flow.error = Error(server.error)
+        flow.live = False
+        await ctx.addons.trigger("udp_error", flow)
+        return
+    try:
+        transport, proto = await open_udp(dest[0], dest[1], ctx.extra.get("listen_addresses"))
+    except OSError as e:
+        server.error = str(e)
+        await ctx.addons.trigger("server_connect_error", hook_data)
+        flow.error = Error(f"UDP to {dest[0]}:{dest[1]} failed: {e}")
+        flow.live = False
+        await ctx.addons.trigger("udp_error", flow)
+        return
+    server.peername = transport.get_extra_info("peername")
+    server.sockname = transport.get_extra_info("sockname")
+    server.state = ConnectionState.OPEN
+    await ctx.addons.trigger("server_connected", hook_data)
+
+    def killed() -> bool:
+        return flow.error is not None and flow.error.msg == Error.KILLED_MESSAGE
+
+    async def from_server() -> None:
+        while True:
+            data = await proto.queue.get()
+            if data is None:
+                return
+            msg = UDPMessage(False, data)
+            flow.messages.append(msg)
+            await ctx.addons.trigger("udp_message", flow)
+            if killed():
+                return
+            if msg.content:
+                stream.send(msg.content)
+
+    back = asyncio.create_task(from_server())
+    try:
+        while True:
+            recv = asyncio.ensure_future(stream.recv())
+            done, _ = await asyncio.wait({recv, back}, return_when=asyncio.FIRST_COMPLETED)
+            if recv not in done:
+                recv.cancel()
+                break
+            data = recv.result()
+            if data is None:
+                break
+            msg = UDPMessage(True, data)
+            flow.messages.append(msg)
+            await ctx.addons.trigger("udp_message", flow)
+            if killed():
+                break
+            if msg.content:
+                transport.sendto(msg.content)
+    finally:
+        back.cancel()
+        await asyncio.gather(back, return_exceptions=True)
+        transport.close()
+        server.state = ConnectionState.CLOSED
+        await ctx.addons.trigger("server_disconnected", hook_data)
+    flow.live = False
+    if killed():
+        await ctx.addons.trigger("udp_error", flow)
+    else:
+        await ctx.addons.trigger("udp_end", flow)
