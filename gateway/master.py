@@ -62,6 +62,7 @@ class Master:
         is bad and nothing has started.
         """
         self._event_loop = asyncio.get_running_loop()
+        self._event_loop.set_exception_handler(self._asyncio_exception_handler)
         ctx.master = self
         ctx.options = self.options
         errorcheck = ErrorCheck()
@@ -84,6 +85,22 @@ class Master:
             errorcheck.close()
             await self.addons.trigger("done")
             self.addons.is_running = False
+
+    def _asyncio_exception_handler(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        """Unhandled errors in tasks and callbacks go to our log, not raw to stderr.
+
+        Connection tasks cancelled at shutdown surface as CancelledError in asyncio's
+        stream callbacks; that is the expected end of a connection, so it is debug only.
+        """
+        exc = context.get("exception")
+        if isinstance(exc, asyncio.CancelledError) or (exc is None and self.should_exit.is_set()):
+            logger.debug(f"during shutdown: {context.get('message')}")
+            return
+        message = context.get("message", "unhandled error in the event loop")
+        if exc is not None:
+            logger.error(f"{message}: {exc!r}", exc_info=(type(exc), exc, exc.__traceback__))
+        else:
+            logger.error(message)
 
     def shutdown(self, exit_code: int | None = None) -> None:
         """Ask ``run()`` to finish; safe to call from any thread or a signal handler."""
