@@ -1,0 +1,106 @@
+"""Joins a packet link to netstack, and netstack's connections to the connection handler.
+
+WireGuard and TUN differ only in how IP packets arrive and leave (DESIGN.md, seam 2);
+everything after that is this one bridge: packets go into a ``NetstackDriver``, each TCP
+connection it accepts and each UDP flow becomes an ``Arrival`` for the handler, exactly as
+a socket mode would produce (seam 3).  The link supplies a function that tags a client
+address with where it came from (WireGuard peer, TUN interface).
+
+DNS sent to the link's own resolver address (the ``DNS =`` line of a WireGuard client
+config) is steered to the real resolver: ``--dns-server`` when given, else the host's
+system resolver, so the DNS layer resolves upstream instead of forwarding to an address
+that exists only inside the tunnel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from gateway.proxy.arrival import Address, Arrival
+from netstack.aio import NetstackDriver
+from netstack.config import StackConfig
+from netstack.datagrams import NetstackDatagramStream
+
+log = logging.getLogger("gateway.links")
+
+LinkInfo = Callable[[Address], dict[str, Any]]
+
+
+def system_resolver() -> Address | None:
+    try:
+        import dns.resolver
+
+        servers = dns.resolver.Resolver().nameservers
+    except Exception:  # noqa: BLE001 - no resolv.conf is a configuration state, not an error here
+        return None
+    return (str(servers[0]), 53) if servers else None
+
+
+class PacketBridge:
+    def __init__(
+        self,
+        handler: Any,
+        mode: str,
+        send_packets: Callable[[list[bytes]], None],
+        *,
+        link_info: LinkInfo,
+        trusted: bool,
+        stack_config: StackConfig | None = None,
+        resolver_addresses: Iterable[str] = (),
+        dns_server: Address | None = None,
+    ) -> None:
+        """``trusted``: the link authenticated every packet (WireGuard's AEAD), so netstack
+        skips inner checksum verification; TUN packets come from the kernel and are also
+        trusted.  ``resolver_addresses``: the in-tunnel DNS addresses to steer."""
+        self.handler = handler
+        self.mode = mode
+        self.link_info = link_info
+        self.resolvers = {a for a in resolver_addresses}
+        self._dns_server = dns_server
+        self.driver = NetstackDriver(
+            stack_config or StackConfig(),
+            send_packets=send_packets,
+            on_tcp_connection=self._tcp,
+            on_udp_flow=self._udp,
+            trusted=trusted,
+        )
+
+    def feed_many(self, packets: Iterable[bytes]) -> None:
+        self.driver.feed_many(packets)
+
+    @property
+    def counters(self) -> dict[str, int]:
+        return self.driver.counters
+
+    def close(self) -> None:
+        self.driver.close()
+
+    def _destination(self, sockname: Address) -> Address:
+        if sockname[1] == 53 and sockname[0] in self.resolvers:
+            upstream = self._dns_server or system_resolver()
+            if upstream is not None:
+                return upstream
+        return sockname
+
+    def _arrival(self, transport: str, peername: Address, sockname: Address) -> Arrival:
+        return Arrival(
+            mode=self.mode,
+            transport=transport,  # type: ignore[arg-type]
+            peername=peername,
+            sockname=sockname,
+            destination=self._destination(sockname),
+            link=self.link_info(peername),
+        )
+
+    async def _tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = writer.get_extra_info("peername")
+        sock = writer.get_extra_info("sockname")
+        await self.handler.handle_tcp(reader, writer, self._arrival("tcp", peer, sock))
+
+    async def _udp(self, flow: NetstackDatagramStream) -> None:
+        peer = flow.get_extra_info("peername")
+        sock = flow.get_extra_info("sockname")
+        await self.handler.handle_udp(flow, self._arrival("udp", peer, sock))
