@@ -4,21 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gateway.connection import Client, Server
-from gateway.http import HTTPFlow, Request, Response
-from gateway.test import taddons
+from gateway.http import HTTPFlow, Response
+from gateway.test import taddons, tflow
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 def http_flow(url: str, response: bool = True) -> HTTPFlow:
-    f = HTTPFlow(
-        Client(peername=("10.0.0.2", 40000), sockname=("10.0.0.1", 443)),
-        Server(address=("example.com", 443)),
-    )
-    f.request = Request.make("GET", url)
-    if response:
-        f.response = Response.make(200, b"hello", {"Content-Type": "text/plain"})
+    f = tflow.tflow(resp=Response.make(200, b"hello", {"Content-Type": "text/plain"}) if response else None)
+    f.request.url = url
     return f
 
 
@@ -67,14 +61,11 @@ async def test_log_dns_logs_query_and_answer():
 
     with taddons.context() as tctx:
         script = tctx.script(str(EXAMPLES / "log_dns.py"))
-        f = dns.DNSFlow(
-            Client(peername=("10.0.0.2", 5353), sockname=("10.0.0.1", 53), transport_protocol="udp"),
-            Server(address=("9.9.9.9", 53)),
-        )
-        f.request = dns.DNSMessage.make_query("example.org", dns.types.AAAA)
+        f = tflow.tdnsflow(req=dns.DNSMessage.make_query("example.org", dns.types.AAAA))
         f.response = f.request.succeed(
             [dns.ResourceRecord.AAAA("example.org", ipaddress.IPv6Address("2001:db8::7"))]
         )
+        client = f.client_conn.peername[0]
         await tctx.cycle(script, f)
-        assert tctx.master.has_log("10.0.0.2 asks example.org AAAA", "info")
-        assert tctx.master.has_log("10.0.0.2 got example.org AAAA -> 2001:db8::7", "info")
+        assert tctx.master.has_log(f"{client} asks example.org AAAA", "info")
+        assert tctx.master.has_log(f"{client} got example.org AAAA -> 2001:db8::7", "info")
