@@ -54,6 +54,9 @@ async def handle_tcp(
     flow = None
     if stream is None:
         try:
+            earlier = ctx.extra.pop("server_error", None)
+            if earlier is not None and not passthrough:
+                raise earlier  # the TLS layer already tried this server; do not try twice
             stream = await ctx.connect_server(dest, tls=server_tls, sni=ctx.extra.get("sni"))
         except (OSError, ssl.SSLError, TimeoutError, asyncio.IncompleteReadError) as e:
             log.info("TCP to %s failed: %s", _fmt(dest), e)

@@ -193,6 +193,7 @@ async def intercept(
             # Go on: the client still gets a certificate and the HTTP layer a chance to
             # answer (502, or an addon such as the onboarding page).
             log.info("server %s unavailable before the client's TLS handshake: %s", _fmt(dest), e)
+            ctx.extra["server_error"] = e
     elif ctx.server is not None:
         server_connected = True
         hook_ctx.server = ctx.server.server

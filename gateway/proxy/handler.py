@@ -42,6 +42,7 @@ from gateway.proxy.server_connect import (
     TLS_TIMEOUT,
     ListenAddresses,
     ServerContexts,
+    ServerTlsError,
     fill_tls_info,
     http_connect_tunnel,
     open_tcp,
@@ -428,7 +429,7 @@ class ConnectionHandler:
             server.error = f"TLS handshake with {_fmt(server.address)} failed: {reason}"
             log.info("server %s: TLS handshake failed: %s", _fmt(server.address), reason)
             await self.addons.trigger("tls_failed_server", tls_data)
-            raise ssl.SSLError(server.error) from e
+            raise ServerTlsError(server.error) from e
         fill_tls_info(server, twriter)
         server.certificate_list = peer_certificates(twriter)
         await self.addons.trigger("tls_established_server", tls_data)

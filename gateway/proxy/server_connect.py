@@ -39,6 +39,13 @@ class UpstreamProxyError(ConnectionRefusedError):
     """The upstream proxy refused the CONNECT (its status line is the message)."""
 
 
+class ServerTlsError(ssl.SSLError):
+    """The TLS handshake with a server failed (verification, protocol, timeout)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "TLS handshake with the server failed"
+
+
 class ListenAddresses:
     """The addresses our modes listen on, for loop detection."""
 
