@@ -94,9 +94,14 @@ class TermLog(logging.Handler):
         if not self._installed:
             root = logging.getLogger()
             root.addHandler(self)
-            if root.level > logging.DEBUG or root.level == logging.NOTSET:
-                root.setLevel(logging.DEBUG)
+            self._set_root_level(self.level)
             self._installed = True
+
+    @staticmethod
+    def _set_root_level(level: int) -> None:
+        # The root level is the first filter: records below it are never even created,
+        # which keeps debug logging on hot paths free unless someone asked for it.
+        logging.getLogger().setLevel(level)
 
     def uninstall(self) -> None:
         logging.getLogger().removeHandler(self)
@@ -106,7 +111,10 @@ class TermLog(logging.Handler):
         from gateway import ctx
 
         if "termlog_verbosity" in updated:
-            self.setLevel(LEVELS[ctx.options.termlog_verbosity])
+            level = LEVELS[ctx.options.termlog_verbosity]
+            self.setLevel(level)
+            if self._installed:
+                self._set_root_level(level)
 
     def emit(self, record: logging.LogRecord) -> None:
         try:

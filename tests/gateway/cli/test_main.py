@@ -136,6 +136,7 @@ def test_options_listing(home):
 
 
 RUN_SCRIPT = textwrap.dedent("""
+    import asyncio
     import logging
     from gateway import ctx
 
@@ -147,7 +148,8 @@ RUN_SCRIPT = textwrap.dedent("""
     def running():
         with open(OUT, "w") as f:
             f.write(" ".join([ctx.options.marker, str(ctx.options.flow_detail), ",".join(ctx.options.mode),
-                              str(ctx.options.listen_port), ctx.options.termlog_verbosity]))
+                              str(ctx.options.listen_port), ctx.options.termlog_verbosity,
+                              type(asyncio.get_running_loop()).__module__.split(".")[0]]))
         {action}
 """)
 
@@ -163,7 +165,8 @@ def test_up_runs_scripts_with_config_flags_and_set(home, tmp_path):
     r = gateway("up", "--state-dir", str(state), "--set", "server=false", "--mode", "regular@127.0.0.1:0",
                 "-p", "0", "-s", str(script), "--set", "marker=from-set", "-q", "--flow-detail", "2", home=home)
     assert r.returncode == 0, r.stderr
-    assert out.read_text() == "from-set 2 regular@127.0.0.1:0 0 error"
+    # uvloop is a dependency: the gateway runs on it.
+    assert out.read_text() == "from-set 2 regular@127.0.0.1:0 0 error uvloop"
 
 
 def test_up_exits_1_when_startup_logs_an_error(home, tmp_path):
