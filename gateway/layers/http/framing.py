@@ -21,7 +21,9 @@ CONNECTION_SPECIFIC = {
     b"upgrade",
     b"te",
 }
-HOP_BY_HOP_TO_SERVER = {b"proxy-authorization", b"proxy-connection"}
+HOP_BY_HOP_TO_SERVER = {b"proxy-connection"}
+"""Proxy-Authorization is removed by the proxyauth addon once checked (and set again by
+upstream_auth for an upstream proxy), so it is not dropped here."""
 
 
 class Framing(Enum):

@@ -5,8 +5,6 @@ or to the WebSocket relay after a 101.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -145,30 +143,6 @@ class Http1ClientSide:
         await self.peer.write(simple_response(status_code, message))
 
 
-def _check_proxyauth(ctx: LayerContext, head: RequestHead) -> bool:
-    """mitmproxy's ``proxyauth`` option for proxy modes: ``user:pass`` or ``any``."""
-    try:
-        spec = getattr(ctx.options, "proxyauth", None)
-    except (AttributeError, KeyError):
-        spec = None
-    if not spec:
-        return True
-    value = next((v for k, v in head.fields if k.lower() == b"proxy-authorization"), None)
-    if value is None:
-        return False
-    scheme, _, creds = value.partition(b" ")
-    if scheme.lower() != b"basic":
-        return False
-    try:
-        user, _, password = base64.b64decode(creds.strip(), validate=True).decode("utf-8").partition(":")
-    except (binascii.Error, UnicodeDecodeError):
-        return False
-    if spec == "any":
-        return True
-    want_user, _, want_pass = str(spec).partition(":")
-    return user == want_user and password == want_pass
-
-
 async def serve_http1(ctx: LayerContext, reader: Any, writer: Any, pool: ServerPool) -> None:
     peer = Http1Peer(reader, writer, is_request=True)
     mode = pool.mode
@@ -194,15 +168,8 @@ async def serve_http1(ctx: LayerContext, reader: Any, writer: Any, pool: ServerP
             await serve_http2(ctx, reader, writer, pool, initial=preface)
             return
 
+        # proxyauth is the Proxyserver addon's (http_connect / requestheaders), as in mitmproxy.
         proxy_form = mode.proxy_form and not tunnelled
-        if proxy_form and not _check_proxyauth(ctx, head):
-            await peer.write(
-                simple_response(
-                    407, "Proxy Authentication Required",
-                    [(b"proxy-authenticate", b'Basic realm="gateway"')], close=True,
-                )
-            )
-            return
         try:
             request = build_request(ctx, head, mode, proxy_form=proxy_form, client_tls=_client_tls(ctx, writer))
             size = expected_body_size(head.fields, is_request=True)
@@ -231,7 +198,7 @@ async def serve_http1(ctx: LayerContext, reader: Any, writer: Any, pool: ServerP
 
 
 def _client_tls(ctx: LayerContext, writer: Any) -> bool:
-    if getattr(ctx.client, "tls_established", False) or getattr(ctx.client, "tls", False):
+    if ctx.extra.get("client_tls") or getattr(ctx.client, "tls_established", False):
         return True
     try:
         return writer.get_extra_info("ssl_object") is not None

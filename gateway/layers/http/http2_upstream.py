@@ -44,7 +44,7 @@ def request_headers_for_h2(request: Any) -> list[tuple[bytes, bytes]]:
         (b":scheme", request.data.scheme or b"https"),
         (b":authority", authority),
         (b":path", request.data.path or b"/"),
-    ] + [(k, v) for k, v in h1_to_h2_fields(fields) if k != b"proxy-authorization"]
+    ] + h1_to_h2_fields(fields)
 
 
 class H2UpstreamStream:

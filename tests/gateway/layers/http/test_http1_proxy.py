@@ -194,7 +194,9 @@ async def test_connect_tunnel_carries_http(proxy: Any, origin: Any) -> None:
 
 
 async def test_proxyauth(proxy_factory: Any, origin: Any) -> None:
-    proxy = await proxy_factory(options={"proxyauth": "alice:secret"})
+    from gateway.addons.proxyserver import Proxyserver
+
+    proxy = await proxy_factory(addons=[Proxyserver()], options={"proxyauth": "alice:secret"})
     async with httpx.AsyncClient(proxy=proxy.url) as client:
         r = await client.get(f"{origin.url}/hello")
         assert r.status_code == 407 and "proxy-authenticate" in r.headers
