@@ -57,6 +57,23 @@ def build_parser() -> Parser:
     return parser
 
 
+def _parse(parser: Parser, argv: Sequence[str] | None) -> argparse.Namespace:
+    """Like parse_args, but leftover arguments are reported by the subcommand's parser,
+    so the message names ``gateway up`` and points at its help."""
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        sub = _subparsers(parser).get(getattr(args, "command", None) or "", parser)
+        sub.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
+def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}
+
+
 def _add_subcommand(subparsers: Any, name: str) -> None:
     module_name = f"gateway.cli.{name}"
     try:
@@ -84,7 +101,7 @@ def _add_broken(subparsers: Any, name: str, error: Exception) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = _parse(parser, argv)
     run = getattr(args, "_run", None)
     if run is None:
         parser.print_help()

@@ -63,7 +63,8 @@ def assert_one_line_error(r: subprocess.CompletedProcess[str], *fragments: str, 
 
 
 def test_unknown_flag(home):
-    assert_one_line_error(gateway("up", "--no-such-flag", home=home), "unrecognized arguments: --no-such-flag")
+    assert_one_line_error(gateway("up", "--no-such-flag", home=home), "gateway up: error: unrecognized arguments: --no-such-flag",
+                          "gateway up --help")
 
 
 def test_unknown_command(home):
