@@ -32,6 +32,9 @@ class StackConfig:
     max_half_open: int = 1024
     """SYNs waiting for the owner's answer plus connections in SYN-RECEIVED."""
     max_connections: int = 100_000
+    max_time_wait: int = 16_384
+    """Closed connections kept in TIME_WAIT to answer retransmitted FINs; beyond this the
+    oldest are forgotten (like Linux's tcp_max_tw_buckets)."""
     tcp_request_timeout: float = 30.0
     """How long a SYN waits for the owner's accept/refuse/drop before it is dropped."""
     udp_idle_timeout: float = 60.0

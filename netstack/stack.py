@@ -23,7 +23,6 @@ import os
 import socket
 from collections import OrderedDict, deque
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
 from netstack.checksum import ones_sum, pseudo_header_sum
 from netstack.config import StackConfig
@@ -76,6 +75,7 @@ from netstack.ipv6 import HEADER as IPV6_HEADER
 from netstack.ipv6 import NH_ICMPV6, NH_NONE, IPv6Packet, build_ipv6, parse_ipv6, walk_extensions
 from netstack.ipv6 import is_unicast_destination as v6_unicast_dst
 from netstack.ipv6 import is_unicast_source as v6_unicast_src
+from netstack.tcp.connection import TcpConnection, TcpState
 from netstack.tcp.events import Closed, Connected
 from netstack.tcp.iss import new_iss
 from netstack.tcp.reset import rst_for
@@ -83,14 +83,12 @@ from netstack.tcp.segment import ACK, FIN, RST, SYN, SegmentError, TcpSegment, p
 from netstack.udp import PROTO_UDP as _UDP
 from netstack.udp import UdpFlows, build_udp, parse_udp
 
-if TYPE_CHECKING:
-    from netstack.tcp.connection import TcpConnection
-
 log = logging.getLogger(__name__)
 
 ConnKey = tuple[bytes, int, bytes, int]
 """(remote ip, remote port, local ip, local port): how an incoming segment finds its connection."""
 
+_CLOSED = TcpState.CLOSED
 _V4_INFO_TYPES = frozenset({0, 8, 13, 14, 15, 16, 17, 18})
 
 
@@ -174,6 +172,7 @@ class Stack:
         self._pending: OrderedDict[int, _Pending] = OrderedDict()
         self._pending_by_key: dict[ConnKey, int] = {}
         self._syn_received = 0
+        self._lingering: OrderedDict[int, _Conn] = OrderedDict()
         self._dirty: dict[int, _Conn] = {}
         self._heap: list[tuple[float, int]] = []
         self._armed: dict[int, float] = {}
@@ -319,12 +318,18 @@ class Stack:
             raise PacketError("tcp." + e.reason) from None
         key = (src, seg.src_port, dst, seg.dst_port)
         cid = self._by_key.get(key)
+        flags = seg.flags
         if cid is not None:
             c = self._conns[cid]
-            c.conn.receive(seg, self._now)
-            self._dirty[cid] = c
-            return
-        flags = seg.flags
+            if cid in self._lingering and flags & (SYN | ACK | RST) == SYN:
+                # A new connection reusing the 4-tuple of one in TIME_WAIT (RFC 9293
+                # 3.10.7.4, RFC 6191): the old one has nothing left to protect here.
+                self._remove_conn(c)
+                self.counters["tcp.time_wait_reused"] += 1
+            else:
+                c.conn.receive(seg, self._now)
+                self._dirty[cid] = c
+                return
         pid = self._pending_by_key.get(key)
         if pid is not None:
             if flags & RST:
@@ -353,7 +358,7 @@ class Stack:
             raise PacketError("tcp.syn_not_unicast")
         if len(self._pending) + self._syn_received >= self.config.max_half_open:
             raise PacketError("tcp.syn_flood")
-        if len(self._pending) + len(self._conns) >= self.config.max_connections:
+        if len(self._pending) + len(self._conns) - len(self._lingering) >= self.config.max_connections:
             raise PacketError("tcp.connection_limit")
         pid = self._next_id
         self._next_id += 1
@@ -390,8 +395,6 @@ class Stack:
         remote = (src, sport)
         now = self._now
         cfg = self._tcp6 if pend.v6 else self._tcp4
-        from netstack.tcp.connection import TcpConnection  # noqa: PLC0415 - the TCP core is optional until used
-
         conn = TcpConnection.from_syn(pend.syn, local, remote, now, cfg, new_iss(local, remote, now))
         c = _Conn(conn_id, conn, key, pend.v6, self.config.ttl)
         self._conns[conn_id] = c
@@ -458,7 +461,12 @@ class Stack:
 
     @property
     def tcp_connection_count(self) -> int:
-        return len(self._conns)
+        """Connections the owner may still use (not counting those lingering in TIME_WAIT)."""
+        return len(self._conns) - len(self._lingering)
+
+    @property
+    def tcp_pending_count(self) -> int:
+        return len(self._pending)
 
     def _flush(self) -> None:
         dirty = self._dirty
@@ -487,8 +495,18 @@ class Stack:
         if closed:
             for s in conn.segments_to_send(now):
                 self._out.append(c.wrap(s))
+        if conn.state is _CLOSED:
             self._remove_conn(c)
             return
+        if closed:
+            # TIME_WAIT: the owner is done with it, but it stays to answer a retransmitted
+            # FIN until its timer; their number is bounded, the oldest go first.
+            lingering = self._lingering
+            lingering[c.cid] = c
+            while len(lingering) > self.config.max_time_wait:
+                _cid, old = lingering.popitem(last=False)
+                self._remove_conn(old)
+                self.counters["tcp.time_wait_evicted"] += 1
         t = conn.get_timer()
         if t is not None:
             armed = self._armed.get(c.cid)
@@ -508,6 +526,7 @@ class Stack:
                 self._syn_received -= 1
         self._armed.pop(c.cid, None)
         self._dirty.pop(c.cid, None)
+        self._lingering.pop(c.cid, None)
 
     # ------------------------------------------------------------------ UDP
 

@@ -1,0 +1,155 @@
+"""``TunLab``: the Linux kernel and netstack joined by a TUN device in a throwaway namespace.
+
+Inside a fresh network namespace a TUN device gets the kernel's address (10.77.0.2,
+fd77::2) and routes for 10.78.0.0/16 and fd78::/64: everything the kernel sends there goes
+through the TUN device to netstack in this process, which answers as those addresses.  The
+namespace has only ``lo`` and the TUN device, so nothing can leave it.
+
+Between the device and the driver each direction can pass through a ``LossyLink``; the
+kernel-side programs run as ``ip netns exec NS python3 -m netstack.lab.peer ...`` in
+their own process, so the kernel's TCP and netstack do not share a core's GIL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from netstack.aio import NetstackDriver
+from netstack.config import StackConfig
+from netstack.lab.namespace import ip, netns_exec, run_in_netns, unique_name
+from netstack.lab.services import Services
+from netstack.lab.shim import Impairment, LossyLink
+from netstack.tun import TunLink, open_tun
+
+KERNEL4 = "10.77.0.2"
+NET4 = "10.78.0.0/16"
+KERNEL6 = "fd77::2"
+NET6 = "fd78::/64"
+TARGET4 = "10.78.1.1"
+TARGET6 = "fd78::1:1"
+IFNAME = "nstun0"
+REPO = str(Path(__file__).resolve().parents[2])
+
+
+class TunLab:
+    def __init__(
+        self,
+        *,
+        mtu: int = 1500,
+        config: StackConfig | None = None,
+        to_stack: Impairment | None = None,
+        to_kernel: Impairment | None = None,
+        congctl: str | None = None,
+        services: Services | None = None,
+        async_decisions: bool = True,
+    ) -> None:
+        self.mtu = mtu
+        self.config = config or StackConfig(mtu=mtu)
+        self.to_stack = to_stack
+        self.to_kernel = to_kernel
+        self.congctl = congctl
+        self.services = services or Services()
+        self.async_decisions = async_decisions
+        self.ns = unique_name("nstk")
+        self.tun: TunLink | None = None
+        self.driver: NetstackDriver | None = None
+        self.shim_in: LossyLink | None = None
+        self.shim_out: LossyLink | None = None
+        self._created = False
+
+    async def __aenter__(self) -> TunLab:
+        try:
+            self._setup()
+        except BaseException:
+            self._teardown()
+            raise
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._teardown()
+
+    def _setup(self) -> None:
+        ns = self.ns
+        ip("netns", "add", ns)
+        self._created = True
+        ip("link", "set", "lo", "up", netns=ns)
+        fd, name = run_in_netns(ns, open_tun, IFNAME)
+        loop = asyncio.get_running_loop()
+        self.tun = TunLink(fd, loop=loop)
+        ip("link", "set", name, "mtu", str(self.mtu), "txqueuelen", "1000", "up", netns=ns)
+        ip("addr", "add", f"{KERNEL4}/32", "dev", name, netns=ns)
+        ip("-6", "addr", "add", f"{KERNEL6}/128", "dev", name, "nodad", netns=ns)
+        extra = ["congctl", self.congctl] if self.congctl else []
+        ip("route", "add", NET4, "dev", name, "src", KERNEL4, *extra, netns=ns)
+        ip("-6", "route", "add", NET6, "dev", name, "src", KERNEL6, *extra, netns=ns)
+
+        services = self.services
+        send = self.tun.send_packets
+        if self.to_kernel is not None:
+            self.shim_out = LossyLink(self.to_kernel, send, loop)
+            send = self.shim_out.push
+        self.driver = driver = NetstackDriver(
+            self.config,
+            send_packets=send,
+            on_tcp_request=services.on_tcp_request if self.async_decisions else services.on_tcp_request_sync,
+            on_tcp_connection=services.on_tcp_connection,
+            on_udp_datagram=services.on_udp_datagram,
+            loop=loop,
+        )
+        services.send_udp = driver.send_udp
+        feed = driver.feed_many
+        if self.to_stack is not None:
+            self.shim_in = LossyLink(self.to_stack, feed, loop)
+            feed = self.shim_in.push
+        self.tun.start(feed)
+
+    def _teardown(self) -> None:
+        if self.driver is not None:
+            self.driver.close()
+        if self.tun is not None:
+            self.tun.close()
+        if self._created:
+            ip("netns", "del", self.ns, check=False)
+            self._created = False
+
+    def peer_argv(self, *args: str) -> list[str]:
+        return netns_exec(self.ns, sys.executable, "-m", "netstack.lab.peer", *args)
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = REPO + os.pathsep + env.get("PYTHONPATH", "")
+        return env
+
+    async def peer(self, *args: str, timeout: float = 120.0) -> dict[str, Any]:
+        """Run one kernel-side peer command in the namespace and return its JSON report."""
+        proc = await asyncio.create_subprocess_exec(
+            *self.peer_argv(*args), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=self.env()
+        )
+        try:
+            out, err = await asyncio.wait_for(proc.communicate(), timeout)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+            raise
+        lines = out.decode().strip().splitlines()
+        if not lines:
+            raise RuntimeError(f"peer {args} printed nothing; stderr: {err.decode()[-2000:]}")
+        return json.loads(lines[-1])
+
+    async def run(self, *cmd: str, timeout: float = 60.0) -> tuple[int, str]:
+        """Run a program (ping, curl) inside the namespace; returns (exit code, output)."""
+        proc = await asyncio.create_subprocess_exec(
+            *netns_exec(self.ns, *cmd), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+        )
+        try:
+            out, _ = await asyncio.wait_for(proc.communicate(), timeout)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+            raise
+        return proc.returncode or 0, out.decode()
