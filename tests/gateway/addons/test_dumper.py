@@ -190,3 +190,20 @@ def test_pretty_size(n, text):
 @pytest.mark.parametrize("s,text", [(0.0123, "12ms"), (1.25, "1.2s"), (250, "250s"), (None, ""), (-1, "")])
 def test_pretty_duration(s, text):
     assert pretty_duration(s) == text
+
+
+def test_dumper_filter_selects_flows():
+    post = http_flow()
+    get = http_flow()
+    get.request.method = "GET"
+    assert run(Dumper(), "response", post, dumper_filter="~m GET") == ""
+    assert " GET " in run(Dumper(), "response", get, dumper_filter="~m GET")
+
+
+def test_bad_dumper_filter_is_a_one_line_error():
+    from gateway.optmanager import OptionsError
+
+    d = Dumper()
+    with taddons.context(d) as tctx, pytest.raises(OptionsError) as e:
+        tctx.configure(d, dumper_filter="~m (")
+    assert str(e.value).startswith("dumper_filter:") and "\n" not in str(e.value)
