@@ -32,6 +32,7 @@ class TcpConfig:
     nagle: bool = False
     delayed_ack: bool = True
     delayed_ack_timeout: float = 0.040
+    quickack_segments: int = 16  # ACK the first segments at once, to speed up the peer's slow start
     keepalive: bool = True
     keepalive_idle: float = 600.0
     keepalive_interval: float = 75.0

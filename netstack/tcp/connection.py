@@ -277,7 +277,7 @@ class TcpConnection:
         self._ka_probes = 0
         self._ack_now = False
         self._ack_pending = 0
-        self._quickack = 16
+        self._quickack = config.quickack_segments
         self._syn_pending = False
         self._probe_pending = False
         self._oob: list[bytes] = []
@@ -333,6 +333,7 @@ class TcpConnection:
         cfg = self.config
         self._irs = syn.seq
         self.rcv_nxt = 1
+        self._rcv_adv += 1  # a window sent in our SYN was relative to the (then unknown) IRS
         self._last_ack_sent = 1
         self._ws_ok = cfg.window_scaling and syn.wscale is not None
         if self._ws_ok:
@@ -1000,6 +1001,8 @@ class TcpConnection:
         # Seventh: segment text.  Eighth: FIN.
         if st in _RECEIVING:
             if plen or flags & FIN:
+                if plen and self._ts_ok and seg.ts_ecr:
+                    self._rcv_rtt_sample(seg.ts_ecr, now)
                 self._process_text(seq, payload, flags & FIN, now)
         elif flags & FIN and st is TIME_WAIT:
             self._tw_at = now + self.config.time_wait
@@ -1229,10 +1232,11 @@ class TcpConnection:
             plen = keep
             fin = 0  # the FIN lies beyond the window: not accepted yet
             self.stats.out_of_window += 1
+            self._ack_now = True  # tell the sender at once where the window ends
         if seq == rcv_nxt:
             if plen:
                 if plen > self._rcv_mss:
-                    self._rcv_mss = plen
+                    self._rcv_mss = plen if plen < self.config.mss else self.config.mss
                 self._rx += payload
                 rcv_nxt += plen
                 self.stats.bytes_in += plen
@@ -1251,8 +1255,6 @@ class TcpConnection:
             delivered = rcv_nxt - self.rcv_nxt
             self.rcv_nxt = rcv_nxt
             self._unconsumed += delivered
-            if self._ts_ok and delivered:
-                self._rcv_rtt_sample(now)
             if self.config.recv_autotune:
                 self._autotune(now)
             if fin or (self._rcv_fin is not None and self._rcv_fin == rcv_nxt):
@@ -1298,9 +1300,17 @@ class TcpConnection:
         elif st is FIN_WAIT_2:
             self._enter_time_wait(now)
 
-    def _rcv_rtt_sample(self, now: float) -> None:
-        """Receiver-side RTT from echoed timestamps (RFC 7323 appendix), used by auto-tuning."""
-        pass
+    def _rcv_rtt_sample(self, ecr: int, now: float) -> None:
+        """Receiver-side RTT from the echo of our own timestamp (used by auto-tuning)."""
+        elapsed = ((int(now * 1000) + self._ts_offset) - ecr) & MASK
+        if elapsed >= HALF:
+            return
+        r = elapsed / 1000
+        cur = self._rcv_rtt
+        if cur is None or r < cur:
+            self._rcv_rtt = r
+        else:
+            self._rcv_rtt = cur + (r - cur) * 0.125
 
     def _autotune(self, now: float) -> None:
         """Grow the receive buffer with the delivery rate (Linux's dynamic right-sizing).
@@ -1309,9 +1319,11 @@ class TcpConnection:
         more while the rate is still growing), so a sender is never limited by our window
         while our application keeps up.
         """
-        rtt = self._rcv_rtt or self._rtt.srtt
+        rtt = self._rcv_rtt if self._rcv_rtt is not None else self._rtt.srtt
         if rtt is None:
             rtt = 0.1
+        elif rtt < 0.01:
+            rtt = 0.01
         if now - self._at_time < rtt:
             return
         copied = self.rcv_nxt - self._at_seq
