@@ -14,6 +14,7 @@ import sys
 from typing import Any
 
 from gateway.options import CONFIG_FILE, DEFAULT_STATE_DIR, Options
+from gateway.optmanager import OptionsError
 
 EXAMPLES = """\
 examples:
@@ -188,7 +189,12 @@ async def _up(args: argparse.Namespace) -> int:
         if args.options:
             print(list_options(opts))
             return 0
-        apply_args(opts, args)
+        try:
+            apply_args(opts, args)
+        except OptionsError as e:
+            if str(e).startswith("Unknown option"):
+                raise OptionsError(f"{e} (see 'gateway up --options')") from None
+            raise
         if master.addons.get("proxyserver") is None and opts.server:
             logging.getLogger("gateway").warning(
                 "this build has no proxy server yet: running addons only, no listeners"
