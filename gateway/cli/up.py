@@ -195,10 +195,11 @@ async def _up(args: argparse.Namespace) -> int:
             if str(e).startswith("Unknown option"):
                 raise OptionsError(f"{e} (see 'gateway up --options')") from None
             raise
+        log = logging.getLogger("gateway")
         if master.addons.get("proxyserver") is None and opts.server:
-            logging.getLogger("gateway").warning(
-                "this build has no proxy server yet: running addons only, no listeners"
-            )
+            log.warning("this build has no proxy server yet: running addons only, no listeners")
+        if opts.save_stream_file and master.addons.get("save") is None:
+            log.warning("this build cannot save flows yet: --save is ignored")
         install_signal_handlers(master)
         code = await master.run()
         return code
