@@ -517,14 +517,13 @@ class TcpConnection:
         self._persist_at = now + self._persist_interval()
 
     def _on_persist(self, now: float) -> None:
-        if self.state not in _SENDING or not self._has_unsent():
+        fin = self._fin_abs
+        pending = self.snd_una < self._sb.end or (fin is not None and self.snd_una <= fin)
+        if self.state not in _SENDING or not pending:
             self._persist_backoff = 0
             return
-        if (
-            self.snd_una + self.snd_wnd > self.snd_nxt
-            and self.snd_max == self.snd_una
-            and self.snd_wnd >= self._mss
-        ):
+        if self.snd_wnd and (self.snd_max > self.snd_una or self.snd_wnd >= self._mss):
+            # The window is open (or data is in flight and the retransmission timer watches it).
             self._persist_backoff = 0
             return
         self._persist_unanswered += 1
@@ -705,42 +704,46 @@ class TcpConnection:
         count = 0
 
         if self._probe_pending:
+            # Persist timer (RFC 9293 3.8.6.1): what the window allows, or one byte past a zero
+            # window, always from the first unacknowledged byte.
             self._probe_pending = False
-            if self.snd_max == una and self.snd_nxt < send_end:
-                nxt = self.snd_nxt
-                n = 1 if nxt < data_end else 0
-                flags = ACK | (FIN if n == 0 else 0)
+            nxt = una
+            if nxt < send_end:
+                room = una + self.snd_wnd - nxt
+                n = data_end - nxt
+                if n > mss:
+                    n = mss
+                if room > 0:
+                    if n > room:
+                        n = room
+                elif n > 1:
+                    n = 1
+                fin = FIN if n == 0 else 0
+                seq_wire = (iss + nxt) & MASK
                 if n:
-                    with sb.view(nxt, 1) as payload:
+                    with sb.view(nxt, n) as payload:
                         out.append(
                             build_raw(
-                                lport,
-                                rport,
-                                (iss + nxt) & MASK,
-                                ack_wire,
-                                flags,
-                                window,
-                                opts,
-                                payload,
-                                pseudo,
+                                lport, rport, seq_wire, ack_wire, ACK | PSH, window, opts, payload, pseudo
                             )
                         )
                 else:
                     out.append(
-                        build_raw(
-                            lport, rport, (iss + nxt) & MASK, ack_wire, flags, window, opts, b"", pseudo
-                        )
+                        build_raw(lport, rport, seq_wire, ack_wire, ACK | fin, window, opts, b"", pseudo)
                     )
-                stats.persist_probes += 1
+                if room <= 0:
+                    stats.persist_probes += 1
                 stats.segs_out += 1
-                self.snd_nxt = nxt + 1
-                if self.snd_nxt > self.snd_max:
-                    self.snd_max = self.snd_nxt
-                count += 1
+                seg_end = nxt + n + (1 if fin else 0)
+                if seg_end > self.snd_max:
+                    self.snd_max = seg_end
+                    stats.bytes_out += n
+                if seg_end > self.snd_nxt:
+                    self.snd_nxt = seg_end
                 self._acked_now()
-                if self._persist_at is None:
-                    self._arm_persist(now)
-                return count
+                if self.snd_wnd and self._rto_at is None:
+                    self._rto_at = now + self._rtt.current()
+                return 1
 
         cwnd = self._cc.cwnd
         flight = self.snd_max - una
@@ -769,6 +772,8 @@ class TcpConnection:
                 if hole is None:
                     break
                 start, end = hole
+                if start >= una + self.snd_wnd:
+                    break
                 n = end - start
                 if n > mss:
                     n = mss
@@ -1092,11 +1097,16 @@ class TcpConnection:
 
         if ack > una:
             self._new_ack(ack, seg, now)
-        elif ack == una and self.snd_max > una:
+        elif ack == una and self.snd_max > una and self.snd_wnd:
             plen = len(seg.payload)
             if (not plen and not flags & FIN and not window_changed) or sacked_new:
                 self._dupack(now, sacked_new)
 
+        if not self.snd_wnd and self._persist_at is None and self.state in _SENDING:
+            if self.snd_max > self.snd_una or self._has_unsent():
+                # A zero window: the persist timer (not the retransmission timer) keeps asking.
+                self._rto_at = None
+                self._arm_persist(now)
         st = self.state
         fin = self._fin_abs
         if fin is not None and self.snd_una > fin:

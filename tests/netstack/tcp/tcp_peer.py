@@ -99,13 +99,16 @@ class Peer:
         self.seq = (self.peer_iss + 1) & MASK
         return self.out()
 
-    def handshake(self, syn_options: list | None = DEFAULT_SYN_OPTIONS, window: int = 65535) -> TCP:
-        """SYN, SYN-ACK, ACK: returns the SYN-ACK (scapy); the connection is ESTABLISHED."""
+    def handshake(
+        self, syn_options: list | None = DEFAULT_SYN_OPTIONS, window: int = 65535, rtt: float = 0.05
+    ) -> TCP:
+        """SYN, SYN-ACK, ACK (``rtt`` later): returns the SYN-ACK (scapy); the connection is ESTABLISHED."""
         out = self.open(syn_options, window)
         assert len(out) == 1 and out[0].flags == "SA", out
         synack = out[0]
         assert synack.seq == self.iss
         self.ack = (synack.seq + 1) & MASK
+        self.now += rtt
         self.send("A", window=window)
         assert self.out() == []
         return synack
