@@ -122,7 +122,7 @@ def test_fast_retransmit_after_three_duplicate_acks():
     una = (ISS + 1 + MSS) & MASK
     p.send("A", ack=una)
     p.out()
-    for i in range(2):
+    for _ in range(2):
         p.send("A", ack=una)
         assert [x for x in p.out() if rel(x.seq) == 1 + MSS] == []
     p.send("A", ack=una)
@@ -215,7 +215,7 @@ def test_persist_probes_back_off_while_the_window_stays_zero():
         probes.append(round(p.now - t0, 3))
         p.send("A", ack=(ISS + 1 + MSS) & MASK, window=0)  # the probe is refused
         assert p.out() == []
-    gaps = [round(b - a, 3) for a, b in zip([0.0] + probes, probes)]
+    gaps = [round(b - a, 3) for a, b in zip([0.0] + probes[:-1], probes, strict=True)]
     assert gaps == [0.2, 0.4, 0.8, 1.6, 3.2, 6.4]
     assert p.conn.stats.persist_probes == 6
     assert p.conn.state is TcpState.ESTABLISHED  # answered probes never time out
