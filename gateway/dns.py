@@ -11,12 +11,14 @@ dnspython ``Message`` is handier.
 
 from __future__ import annotations
 
+import base64
 import io
 import ipaddress
 import itertools
 import random
 import struct
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -26,6 +28,7 @@ import dns.name
 import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
+import dns.rdtypes.svcbbase as svcbbase
 import dns.wire
 
 from gateway import flow
@@ -163,13 +166,54 @@ class ResourceRecord(Serializable):
     @property
     def domain_name(self) -> str:
         """The target of a CNAME, NS or PTR record."""
-        if self.type not in (types.CNAME, types.NS, types.PTR, types.DNAME if hasattr(types, "DNAME") else -1):
+        if self.type not in (types.CNAME, types.NS, types.PTR, types.DNAME):
             raise AttributeError(f"{types.to_str(self.type)} records have no domain name")
         return _name_to_text(self.rdata.target)  # type: ignore[attr-defined]
 
     @domain_name.setter
     def domain_name(self, name: str) -> None:
         self.data = _name_from_text(name).to_wire()
+
+    def _svcb(self) -> Any:
+        if self.type not in (types.HTTPS, types.SVCB):
+            raise AttributeError(f"{types.to_str(self.type)} records have no service parameters")
+        return self.rdata
+
+    def _set_svcb_param(self, key: int, param: Any) -> None:
+        rd = self._svcb()
+        params = dict(rd.params)
+        if param is None:
+            params.pop(key, None)
+        else:
+            params[key] = param
+        self.data = rd.replace(params=params).to_wire()
+
+    @property
+    def https_alpn(self) -> tuple[bytes, ...] | None:
+        """The ``alpn`` parameter of an HTTPS/SVCB record, None if absent."""
+        param = self._svcb().params.get(svcbbase.ParamKey.ALPN)
+        return None if param is None else tuple(param.ids)
+
+    @https_alpn.setter
+    def https_alpn(self, alpn: Iterable[bytes] | None) -> None:
+        self._set_svcb_param(
+            svcbbase.ParamKey.ALPN, None if alpn is None else svcbbase.ALPNParam(tuple(alpn))
+        )
+
+    @property
+    def https_ech(self) -> str | None:
+        """The ``ech`` parameter (base64 ECHConfigList) of an HTTPS/SVCB record, None if absent.
+
+        Setting it to None strips Encrypted Client Hello, so clients send a readable SNI.
+        """
+        param = self._svcb().params.get(svcbbase.ParamKey.ECH)
+        return None if param is None else base64.b64encode(param.ech).decode()
+
+    @https_ech.setter
+    def https_ech(self, ech: str | None) -> None:
+        self._set_svcb_param(
+            svcbbase.ParamKey.ECH, None if ech is None else svcbbase.ECHParam(base64.b64decode(ech))
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -206,6 +250,15 @@ class ResourceRecord(Serializable):
     @classmethod
     def PTR(cls, inaddr: str, ptr: str, *, ttl: int = DEFAULT_TTL) -> ResourceRecord:
         return cls(inaddr, types.PTR, classes.IN, ttl, _name_from_text(ptr).to_wire())
+
+    @classmethod
+    def HTTPS(cls, name: str, record: str, *, ttl: int = DEFAULT_TTL) -> ResourceRecord:
+        """An HTTPS record from its presentation form, e.g. ``'1 . alpn="h2,h3"'``."""
+        try:
+            rdata = dns.rdata.from_text(classes.IN, types.HTTPS, record)
+        except dns.exception.DNSException as e:
+            raise ValueError(f"invalid HTTPS record {record!r}: {e}") from e
+        return cls(name, types.HTTPS, classes.IN, ttl, rdata.to_wire())
 
     @classmethod
     def TXT(cls, name: str, text: str, *, ttl: int = DEFAULT_TTL) -> ResourceRecord:

@@ -282,3 +282,32 @@ def test_packed_answers_agree_with_dnspython(names, ttls):
     want = [(a.name, a.ttl, str(a.ipv4_address)) for a in answers]
     assert sorted(got) == sorted(want)
     assert DNSMessage.unpack(wire).answers == answers
+
+
+def test_https_record_alpn_and_ech():
+    rr = ResourceRecord.HTTPS("example.com", '1 . alpn="h2,h3" ech=AAT+DQAA', ttl=300)
+    assert rr.type == types.HTTPS and rr.ttl == 300
+    assert rr.https_alpn == (b"h2", b"h3")
+    assert rr.https_ech == "AAT+DQAA"
+    rr.https_ech = None  # strip ECH so the client's SNI stays readable
+    assert rr.https_ech is None and str(rr) == '1 . alpn="h2,h3"'
+    rr.https_alpn = [b"http/1.1"]
+    assert rr.https_alpn == (b"http/1.1",)
+    rr.https_alpn = None
+    assert rr.https_alpn is None and str(rr) == "1 ."
+    rr.https_ech = "AAT+DQAA"
+    assert rr.https_ech == "AAT+DQAA"
+    # a response carrying it survives the wire both ways, read back by dnspython
+    q = DNSMessage.make_query("example.com", types.HTTPS)
+    wire = q.succeed([rr]).packed
+    assert dns.message.from_wire(wire).answer[0][0].to_text() == '1 . ech="AAT+DQAA"'
+    with pytest.raises(AttributeError):
+        _ = ResourceRecord.A("x", ipaddress.IPv4Address("1.1.1.1")).https_alpn
+    with pytest.raises(ValueError):
+        ResourceRecord.HTTPS("x", "not a record")
+
+
+def test_dname_domain_name():
+    rr = ResourceRecord("old.example", types.DNAME, classes.IN, 60, b"")
+    rr.domain_name = "new.example"
+    assert rr.domain_name == "new.example"

@@ -12,6 +12,7 @@ MX = 15
 TXT = 16
 AAAA = 28
 SRV = 33
+DNAME = 39
 NAPTR = 35
 DS = 43
 RRSIG = 46
