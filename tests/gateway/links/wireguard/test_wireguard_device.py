@@ -279,3 +279,37 @@ def test_server_and_peer_never_raise_on_random_bytes() -> None:
         lab.server.receive_datagram(data, ("203.0.113.3", 3), lab.now)
     assert lab.server.packets_received() == []
     assert lab.server.counters["internal_error"] == 0
+
+
+def test_initiation_that_passes_mac1_but_not_the_aead_and_a_flood() -> None:
+    from gateway.links.wireguard.cookie import CookieGenerator
+
+    lab = make_lab()
+    phone = lab.add_phone("alice")
+    phone.device.initiate_handshake(phone.server_peer, lab.now)
+    [(initiation, _)] = phone.device.datagrams_to_send()
+    forged = bytearray(initiation)
+    forged[50] ^= 1  # inside the encrypted static key; MAC1 recomputed so it passes
+    CookieGenerator(lab.server.public_key, 120).add_macs(forged, lab.now)
+    lab.server.receive_datagram(bytes(forged), phone.addr, lab.now)
+    assert lab.server.counters["handshake_decrypt_failed"] == 1 and lab.server.datagrams_to_send() == []
+
+    lab.server.receive_datagram(initiation, phone.addr, lab.now)
+    assert lab.server.counters["handshake_responses_sent"] == 1
+    lab.server.datagrams_to_send()
+    lab.now += 0.005  # a second genuine, newer initiation 5 ms later: over 50 per second
+    phone.device.initiate_handshake(phone.server_peer, lab.now, retry=True)
+    [(second, _)] = phone.device.datagrams_to_send()
+    lab.server.receive_datagram(second, phone.addr, lab.now)
+    assert lab.server.counters["handshake_flood"] == 1 and lab.server.datagrams_to_send() == []
+
+
+def test_removed_peer_is_a_stranger_and_its_sessions_are_gone() -> None:
+    lab, phone = connected_lab()
+    phone.device.send_packet(udp4(phone.address4, "192.0.2.77"), lab.now)
+    [(datagram, _)] = phone.device.datagrams_to_send()
+    lab.server.remove_peer(phone.peer)
+    lab.server.receive_datagram(datagram, phone.addr, lab.now)
+    assert lab.server.counters["unknown_index"] == 1 and lab.server.packets_received() == []
+    assert lab.server._indices == {}
+    assert not lab.server.send_packet(udp4("192.0.2.77", phone.address4), lab.now)
