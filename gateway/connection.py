@@ -131,22 +131,26 @@ class Connection(Serializable):
         }
 
     def _set_common_state(self, state: dict[str, Any]) -> None:
-        self.id = state["id"]
-        self.peername = _address(state["peername"])
-        self.sockname = _address(state["sockname"])
-        self.transport_protocol = state.get("transport_protocol", "tcp")
-        self.error = state["error"]
-        self.tls = state["tls"]
-        self.certificate_list = [_cert_from_state(c) for c in state["certificate_list"]]
-        self.alpn = state["alpn"]
-        self.alpn_offers = list(state["alpn_offers"])
-        self.cipher = state["cipher"]
-        self.cipher_list = list(state["cipher_list"])
-        self.tls_version = state["tls_version"]
-        self.sni = state["sni"]
-        self.timestamp_start = state["timestamp_start"]
-        self.timestamp_end = state["timestamp_end"]
-        self.timestamp_tls_setup = state["timestamp_tls_setup"]
+        # object.__setattr__: skips Server's open-connection guard, which cannot apply
+        # here (state is not part of the saved state) and is costly per attribute.
+        set_ = object.__setattr__
+        set_(self, "id", state["id"])
+        set_(self, "peername", _address(state["peername"]))
+        set_(self, "sockname", _address(state["sockname"]))
+        set_(self, "transport_protocol", state.get("transport_protocol", "tcp"))
+        set_(self, "error", state["error"])
+        set_(self, "tls", state["tls"])
+        certs = state["certificate_list"]
+        set_(self, "certificate_list", [_cert_from_state(c) for c in certs] if certs else [])
+        set_(self, "alpn", state["alpn"])
+        set_(self, "alpn_offers", list(state["alpn_offers"]))
+        set_(self, "cipher", state["cipher"])
+        set_(self, "cipher_list", list(state["cipher_list"]))
+        set_(self, "tls_version", state["tls_version"])
+        set_(self, "sni", state["sni"])
+        set_(self, "timestamp_start", state["timestamp_start"])
+        set_(self, "timestamp_end", state["timestamp_end"])
+        set_(self, "timestamp_tls_setup", state["timestamp_tls_setup"])
 
     def _tls_repr(self) -> str:
         parts = []
@@ -237,7 +241,8 @@ class Client(Connection):
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> Client:
-        client = cls(peername=None, sockname=None)  # type: ignore[arg-type]
+        client = cls.__new__(cls)  # set_state fills every field
+        client.state = ConnectionState.CLOSED
         client.set_state(state)
         return client
 
@@ -290,6 +295,7 @@ class Server(Connection):
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> Server:
-        server = cls(address=None)
+        server = cls.__new__(cls)  # set_state fills every field
+        object.__setattr__(server, "state", ConnectionState.CLOSED)
         server.set_state(state)
         return server

@@ -545,7 +545,9 @@ class DNSFlow(flow.Flow):
         self.response = None
 
     def _init_empty(self) -> None:
-        DNSFlow.__init__(self, None, None)
+        flow.Flow._init_empty(self)
+        self.request = None
+        self.response = None
 
     def __repr__(self) -> str:
         q = self.request.question if self.request is not None else None

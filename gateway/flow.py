@@ -107,7 +107,10 @@ class Flow(Serializable):
         server_conn: connection.Server,
         live: bool = False,
     ) -> None:
-        self.id = str(uuid.uuid4())
+        self._setup(client_conn, server_conn, live, str(uuid.uuid4()))
+
+    def _setup(self, client_conn: Any, server_conn: Any, live: bool, id: str) -> None:
+        self.id = id
         self.client_conn = client_conn
         self.server_conn = server_conn
         self.live = live
@@ -177,8 +180,9 @@ class Flow(Serializable):
         return flow
 
     def _init_empty(self) -> None:
-        """Set every attribute to a neutral value before ``set_state`` fills them in."""
-        Flow.__init__(self, None, None)  # type: ignore[arg-type]
+        """Set every attribute to a neutral value before ``set_state`` fills them in
+        (cheaper than ``__init__``: no id is generated)."""
+        self._setup(None, None, False, "")
 
     def copy(self) -> Flow:
         """A copy with a new id that is not live (it is not attached to a connection)."""

@@ -115,7 +115,13 @@ class Headers(multidict.MultiDict[str, str]):
 
     @classmethod
     def from_state(cls, state: Sequence[Sequence[bytes]]) -> Headers:
-        return cls([tuple(f) for f in state])  # type: ignore[misc]
+        h = cls.__new__(cls)
+        fields = tuple((k, v) for k, v in state)
+        for k, v in fields:
+            if type(k) is not bytes or type(v) is not bytes:
+                raise TypeError("Header fields must be bytes.")
+        h.fields = fields
+        return h
 
 
 def _headers(value: Headers | Iterable[tuple[bytes, bytes]] | Mapping | None) -> Headers:
@@ -657,11 +663,11 @@ class Request(Message):
         return tuple(url.decode(query))
 
     def _set_query(self, query_data: Sequence[tuple[str, str]]) -> None:
-        path, q, rest = self.path.partition("?")
-        _, _, fragment = (q + rest).partition("#") if q else self.path.partition("#")
-        path = path.partition("#")[0]
-        query = url.encode(query_data, rest.partition("#")[0] if q else None)
-        self.path = path + ("?" + query if query else "") + ("#" + fragment if fragment else "")
+        path, hash_mark, fragment = self.path.partition("#")
+        base, question_mark, old_query = path.partition("?")
+        # Keep bare keys (?flag) bare if the original query used them.
+        query = url.encode(query_data, old_query if question_mark else None)
+        self.path = base + ("?" + query if query else "") + hash_mark + fragment
 
     @property
     def query(self) -> multidict.MultiDictView[str, str]:
@@ -934,7 +940,10 @@ class HTTPFlow(flow.Flow):
         self.websocket = None
 
     def _init_empty(self) -> None:
-        HTTPFlow.__init__(self, None, None)  # type: ignore[arg-type]
+        flow.Flow._init_empty(self)
+        self.request = None
+        self.response = None
+        self.websocket = None
 
     def __repr__(self) -> str:
         s = "<HTTPFlow"

@@ -56,7 +56,8 @@ class UDPFlow(flow.Flow):
         self.messages = []
 
     def _init_empty(self) -> None:
-        UDPFlow.__init__(self, None, None)  # type: ignore[arg-type]
+        flow.Flow._init_empty(self)
+        self.messages = []
 
     def __repr__(self) -> str:
         return f"<UDPFlow ({len(self.messages)} messages)>"
