@@ -24,13 +24,14 @@ import shutil
 import socket
 import subprocess
 import threading
+import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from gateway.links.wireguard import keys
-from gateway.links.wireguard.config import StateStore, create_device, render_client_config
+from gateway.links.wireguard.config import StateStore, create_device, render_client_config, sync_device
 from gateway.links.wireguard.device import Device
 from gateway.links.wireguard.peer import Peer
 from gateway.links.wireguard.timers import TimerConfig
@@ -189,7 +190,7 @@ class Lab:
         for _ in range(200):
             if subprocess.run(["ip", "-n", ns, "link", "show", iface], capture_output=True).returncode == 0:
                 break
-            subprocess.run(["sleep", "0.02"])
+            time.sleep(0.02)
         conf = self.store.dir / f"{iface}.stripped.conf"
         conf.write_text(strip_wg_quick_keys(self.store.client_config_path(name).read_text()))
         run("ip", "netns", "exec", ns, "wg", "setconf", iface, str(conf))
@@ -202,7 +203,6 @@ class Lab:
         run("ip", "-n", ns, "route", "add", "default", "dev", iface)
         run("ip", "-n", ns, "-6", "route", "add", "default", "dev", iface)
         if self.device is not None:
-            from gateway.links.wireguard.config import sync_device
             sync_device(self.device, state)
         return ns
 
