@@ -91,9 +91,16 @@ def _apply_stream(stream: Any, chunk: bytes) -> bytes:
     return chunk
 
 
-async def _buffer(chunks: AsyncIterator[bytes], limit: int | None) -> tuple[bytes | None, list[bytes]]:
+class BodyTooLarge(Exception):
+    """A buffered body exceeds ``body_size_limit``."""
+
+
+async def _buffer(
+    chunks: AsyncIterator[bytes], limit: int | None, refuse: int | None = None
+) -> tuple[bytes | None, list[bytes]]:
     """Read a whole body unless it grows past ``limit``: then (None, what was read so far)
-    and the caller streams the prefix and the rest of ``chunks``."""
+    and the caller streams the prefix and the rest of ``chunks``.  Past ``refuse``
+    (``body_size_limit``, when smaller) it raises BodyTooLarge."""
     parts: list[bytes] = []
     size = 0
     it = chunks.__aiter__()
@@ -104,6 +111,8 @@ async def _buffer(chunks: AsyncIterator[bytes], limit: int | None) -> tuple[byte
             return b"".join(parts), []
         parts.append(chunk)
         size += len(chunk)
+        if refuse is not None and size > refuse and (limit is None or refuse <= limit):
+            raise BodyTooLarge(f"body larger than body_size_limit ({refuse} bytes)")
         if limit is not None and size > limit:
             return None, parts
 
@@ -140,6 +149,7 @@ async def run_exchange(
 ) -> Outcome:
     request = flow.request
     limit = parse_size(_option(ctx, "stream_large_bodies"))
+    refuse = parse_size(_option(ctx, "body_size_limit"))
 
     await trigger(ctx, "requestheaders", flow)
     if is_killed(flow):
@@ -158,11 +168,15 @@ async def run_exchange(
         cl = _content_length(request)
         if not request_stream and limit is not None and cl is not None and cl > limit:
             request_stream = True
+        if not request_stream and refuse is not None and cl is not None and cl > refuse:
+            return await _refuse(ctx, flow, client, 413, f"request body larger than body_size_limit ({refuse} bytes)")
         if not request_stream:
             try:
-                body, prefix = await _buffer(client.request_body(), limit)
+                body, prefix = await _buffer(client.request_body(), limit, refuse)
             except ClientGone as e:
                 return await _client_gone(ctx, flow, e)
+            except BodyTooLarge as e:
+                return await _refuse(ctx, flow, client, 413, f"request {e}")
             if body is None:
                 request_stream = True
                 request_body = _prefixed(prefix, client.request_body())
@@ -228,10 +242,13 @@ async def run_exchange(
     chunks: AsyncIterator[bytes] = up.response_body()
     if not response_stream:
         try:
-            body, prefix = await _buffer(chunks, limit)
+            body, prefix = await _buffer(chunks, limit, refuse)
         except (ServerGone, OSError) as e:
             pool.release_broken(up)
             return await _server_failed(ctx, flow, client, str(e))
+        except BodyTooLarge as e:
+            pool.release_broken(up)
+            return await _server_failed(ctx, flow, client, f"response {e}")
         if body is None:
             response_stream = True
             chunks = _prefixed(prefix, chunks)
@@ -302,6 +319,19 @@ async def _server_failed(ctx: LayerContext, flow: Any, client: ClientSide, msg: 
     await trigger(ctx, "error", flow)
     try:
         await client.send_error_response(502, msg)
+    except (ClientGone, ConnectionError, OSError):
+        pass
+    return Outcome(keep_alive=False)
+
+
+async def _refuse(ctx: LayerContext, flow: Any, client: ClientSide, status_code: int, msg: str) -> Outcome:
+    """Answer the client ourselves (e.g. 413) and record why; the connection closes since
+    the unread body is still on the wire."""
+    log.info("%s", msg)
+    set_error(flow, msg)
+    await trigger(ctx, "error", flow)
+    try:
+        await client.send_error_response(status_code, msg)
     except (ClientGone, ConnectionError, OSError):
         pass
     return Outcome(keep_alive=False)

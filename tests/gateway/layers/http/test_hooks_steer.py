@@ -134,3 +134,16 @@ async def test_stream_large_bodies_option(proxy_factory: Any, origin: Any) -> No
     f_small, f_big, f_big_cl = proxy.recorder.flows("response")
     assert f_small.response.content == _pattern(1000)
     assert f_big.response.raw_content is None and f_big_cl.response.raw_content is None
+
+
+async def test_body_size_limit_refuses_large_bodies(proxy_factory: Any, origin: Any) -> None:
+    proxy = await proxy_factory(options={"body_size_limit": "10k"})
+    async with httpx.AsyncClient(proxy=proxy.url) as client:
+        r = await client.post(f"{origin.url}/echo", content=b"a" * 20_000)
+        assert r.status_code == 413
+    async with httpx.AsyncClient(proxy=proxy.url) as client:
+        r = await client.get(f"{origin.url}/bytes/50000")
+        assert r.status_code == 502 and "body_size_limit" in r.text
+        assert (await client.get(f"{origin.url}/bytes/5000")).content == _pattern(5000)
+    errors = proxy.recorder.flows("error")
+    assert len(errors) == 2 and all("body_size_limit" in f.error.msg for f in errors)
