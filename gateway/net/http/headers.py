@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from email.message import Message
+from email.utils import collapse_rfc2231_value
 
 
 def parse_content_type(c: str) -> tuple[str, str, dict[str, str]] | None:
@@ -17,13 +18,15 @@ def parse_content_type(c: str) -> tuple[str, str, dict[str, str]] | None:
     if len(ts) != 2 or not ts[0].strip() or not ts[1].strip():
         return None
     # email.message handles quoting and RFC 2231 parameters correctly.
-    msg = Message()
-    msg["content-type"] = "x/x;" + params_str
     params: dict[str, str] = {}
-    for key, value in msg.get_params(failobj=[])[1:]:
-        if isinstance(value, tuple):
-            value = value[2]
-        params[key.lower()] = value
+    if params_str.strip():
+        msg = Message()
+        msg["content-type"] = "x/x;" + params_str
+        for key, value in msg.get_params(failobj=[])[1:]:
+            if isinstance(value, tuple):  # RFC 2231: (charset, language, value)
+                value = collapse_rfc2231_value(value)
+            if key:
+                params[key.lower()] = value
     return ts[0].strip().lower(), ts[1].strip().lower(), params
 
 

@@ -11,7 +11,8 @@ from collections.abc import Iterable
 
 from gateway.net.http.headers import parse_content_type
 
-_NAME_RE = re.compile(rb'(?i)\bname\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^;\s]+))')
+# Browsers do not backslash-escape names; they percent-encode '"', CR and LF (WHATWG).
+_NAME_RE = re.compile(rb'(?i)\bname\s*=\s*(?:"([^"]*)"|([^;\s]+))')
 
 
 def _boundary(content_type: str) -> bytes | None:
@@ -32,8 +33,8 @@ def decode_multipart(content_type: str | None, content: bytes) -> list[tuple[byt
     delimiter = b"--" + boundary
     # Prefix a CRLF so the first delimiter looks like every other one.
     chunks = (b"\r\n" + content).split(b"\r\n" + delimiter)
-    if len(chunks) < 3:
-        raise ValueError("no multipart parts found")
+    if len(chunks) < 2:
+        raise ValueError("no multipart delimiter found")
     fields: list[tuple[bytes, bytes]] = []
     for chunk in chunks[1:]:
         if chunk.startswith(b"--"):
@@ -47,7 +48,7 @@ def decode_multipart(content_type: str | None, content: bytes) -> list[tuple[byt
                 m = _NAME_RE.search(value)
                 if m:
                     key = m.group(1) if m.group(1) is not None else m.group(2)
-                    fields.append((key.replace(b'\\"', b'"'), body))
+                    fields.append((key, body))
                 break
     return fields
 
@@ -65,7 +66,8 @@ def encode_multipart(content_type: str, parts: Iterable[tuple[bytes | str, bytes
         if b"--" + boundary in value:
             raise ValueError("multipart value contains the boundary")
         out.append(b"--" + boundary + b"\r\n")
-        out.append(b'Content-Disposition: form-data; name="' + name.replace(b'"', b'\\"') + b'"\r\n\r\n')
+        name = name.replace(b'"', b"%22").replace(b"\r", b"%0D").replace(b"\n", b"%0A")
+        out.append(b'Content-Disposition: form-data; name="' + name + b'"\r\n\r\n')
         out.append(value + b"\r\n")
     out.append(b"--" + boundary + b"--\r\n")
     return b"".join(out)
