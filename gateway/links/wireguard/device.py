@@ -27,8 +27,6 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 
-from cryptography.exceptions import InvalidTag
-
 from gateway.links.wireguard import timers as timer_names
 from gateway.links.wireguard.allowed_ips import AllowedIPs
 from gateway.links.wireguard.constants import (
@@ -38,7 +36,6 @@ from gateway.links.wireguard.constants import (
     MESSAGE_INITIATION,
     MESSAGE_RESPONSE,
     MESSAGE_TRANSPORT,
-    PADDING_MULTIPLE,
 )
 from gateway.links.wireguard.cookie import CookieChecker
 from gateway.links.wireguard.crypto import TAI64N
@@ -61,14 +58,11 @@ from gateway.links.wireguard.messages import (
 from gateway.links.wireguard.peer import Address, Peer, address_bytes
 from gateway.links.wireguard.session import Keypair
 from gateway.links.wireguard.timers import TimerConfig
+from gateway.links.wireguard.transport import INDEX_COUNTER, inner_packet, open_sealed, seal
 
 log = logging.getLogger(__name__)
 
-_INDEX_COUNTER = struct.Struct("<IQ")
-_TRANSPORT_HEADER = struct.Struct("<IIQ")
-_NONCE = struct.Struct("<4xQ")
 _TRANSPORT_WORD = MESSAGE_TRANSPORT.to_bytes(4, "little")
-_U16 = struct.Struct(">H")
 
 DROP_REASONS = (
     "malformed",  # wrong length or type for a WireGuard message
@@ -190,7 +184,7 @@ class Device:
         if len(data) < TRANSPORT_MIN_LEN:
             self._drop("malformed", addr)
             return
-        receiver, counter = _INDEX_COUNTER.unpack_from(data, 4)
+        receiver, counter = INDEX_COUNTER.unpack_from(data, 4)
         keypair = self._indices.get(receiver)
         if keypair is None or keypair.__class__ is not Keypair:
             self._drop("unknown_index", addr)
@@ -204,10 +198,8 @@ class Device:
         if not replay.check(counter, config.reject_after_messages):
             self._drop("replay", addr, peer)
             return
-        try:
-            plaintext = keypair.receive.decrypt(  # type: ignore[union-attr]
-                _NONCE.pack(counter), memoryview(data)[16:], None)
-        except InvalidTag:
+        plaintext = open_sealed(keypair, data, counter)  # type: ignore[arg-type]
+        if plaintext is None:
             self._drop("decrypt_failed", addr, peer)
             return
         if not replay.update(counter, config.reject_after_messages):
@@ -228,29 +220,21 @@ class Device:
         timers.any_authenticated_packet_traversal(now)
         self._keep_key_fresh_receiving(peer, now)
 
-        size = len(plaintext)
-        if size == 0:
+        if not plaintext:
             self.counters["keepalives_received"] += 1
             return
         timers.data_received(now)
-        version = plaintext[0] >> 4
-        if version == 4 and size >= 20:
-            length = _U16.unpack_from(plaintext, 2)[0]
-            source_ok = self.allowed_ips.lookup_v4(plaintext[12:16]) is peer
-        elif version == 6 and size >= 40:
-            length = 40 + _U16.unpack_from(plaintext, 4)[0]
-            source_ok = self.allowed_ips.lookup_v6(plaintext[8:24]) is peer
-        else:
+        inner = inner_packet(plaintext)
+        if inner is None:
             self._drop("bad_inner_packet", addr, peer)
             return
-        if length > size or length < 20:
-            self._drop("bad_inner_packet", addr, peer)
-            return
-        if not source_ok:
+        packet, source = inner
+        if (self.allowed_ips.lookup_v4(source) if len(source) == 4 else self.allowed_ips.lookup_v6(source)) \
+                is not peer:
             self._drop("disallowed_source", addr, peer)
             return
         peer.rx_packets += 1
-        self._packets.append((peer, plaintext if length == size else plaintext[:length]))
+        self._packets.append((peer, packet))
 
     def _handshake_gate(self, data: bytes, addr: Address, sender_index: int, now: float) -> bool:
         """MAC1 always; under load MAC2 (or a cookie reply) and a per-address rate."""
@@ -422,17 +406,7 @@ class Device:
         self._keep_key_fresh_sending(peer, keypair, now)  # type: ignore[arg-type]
 
     def _encrypt(self, peer: Peer, keypair: Keypair, packet: bytes, now: float) -> None:
-        counter = keypair.send_counter
-        keypair.send_counter = counter + 1
-        size = len(packet)
-        if size:
-            mtu = self.mtu
-            last = size % mtu if size > mtu else size
-            padded = min((last + PADDING_MULTIPLE - 1) & ~(PADDING_MULTIPLE - 1), mtu)
-            if padded > last:
-                packet = bytes(packet) + bytes(padded - last)
-        datagram = _TRANSPORT_HEADER.pack(MESSAGE_TRANSPORT, keypair.remote_index, counter) + \
-            keypair.send.encrypt(_NONCE.pack(counter), packet, None)
+        datagram = seal(keypair, packet, self.mtu)
         peer.tx_bytes += len(datagram)
         self._datagrams.append((datagram, peer.endpoint))  # type: ignore[arg-type]
         peer.timers.any_authenticated_packet_traversal(now)

@@ -313,3 +313,13 @@ def test_removed_peer_is_a_stranger_and_its_sessions_are_gone() -> None:
     assert lab.server.counters["unknown_index"] == 1 and lab.server.packets_received() == []
     assert lab.server._indices == {}
     assert not lab.server.send_packet(udp4("192.0.2.77", phone.address4), lab.now)
+
+
+def test_padding_is_capped_at_the_mtu_and_keepalives_are_empty() -> None:
+    from gateway.links.wireguard.transport import padded
+
+    assert padded(b"", 1420) == b""
+    assert len(padded(b"x" * 17, 1420)) == 32
+    assert len(padded(b"x" * 1415, 1420)) == 1420  # would be 1424: capped at the MTU
+    assert padded(b"x" * 1420, 1420) == b"x" * 1420
+    assert len(padded(b"x" * 1425, 1420)) == 1436  # beyond the MTU: the 5-byte tail is padded to 16
