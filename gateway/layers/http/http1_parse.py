@@ -176,6 +176,9 @@ class _State(Enum):
     DONE = 10
 
 
+_BODY_STATES = frozenset({_State.LENGTH, _State.UNTIL_CLOSE, _State.CHUNK_DATA})
+
+
 class Http1Reader:
     """Parses a stream of requests (``is_request=True``) or responses from one peer."""
 
@@ -186,12 +189,44 @@ class Http1Reader:
         self._eof = False
         self._state = _State.HEAD
         self._remaining = 0
+        self._direct: bytes | None = None
+        """Body bytes received while the buffer was empty, handed out without copying."""
 
     def receive_data(self, data: bytes) -> None:
         if data:
-            self._buf += data
+            if self._direct is None and not self._buf and self._state in _BODY_STATES:
+                self._direct = data
+            else:
+                self._flush()
+                self._buf += data
         else:
             self._eof = True
+
+    def _flush(self) -> None:
+        if self._direct is not None:
+            self._buf += self._direct
+            self._direct = None
+
+    def _available(self) -> int:
+        return len(self._direct) if self._direct is not None else len(self._buf)
+
+    def _take(self, n: int) -> bytes:
+        """Up to ``n`` body bytes; zero-copy when a whole received chunk goes out."""
+        d = self._direct
+        if d is not None:
+            self._direct = None
+            if n >= len(d):
+                return d
+            self._buf += d[n:]
+            return d[:n]
+        if n >= len(self._buf):
+            data = bytes(self._buf)
+            self._buf.clear()
+            return data
+        with memoryview(self._buf) as mv:
+            data = bytes(mv[:n])
+        del self._buf[:n]
+        return data
 
     @property
     def eof(self) -> bool:
@@ -210,6 +245,7 @@ class Http1Reader:
 
     def pause(self) -> bytes:
         """Stop parsing (after CONNECT or a 101) and return the bytes already received."""
+        self._flush()
         self._state = _State.PAUSED
         data = bytes(self._buf)
         self._buf.clear()
@@ -217,26 +253,24 @@ class Http1Reader:
 
     def next_event(self) -> Event:
         state = self._state
+        if state not in _BODY_STATES:
+            self._flush()
         if state is _State.HEAD:
             return self._head()
         if state is _State.LENGTH:
             if self._remaining == 0:
                 self._state = _State.HEAD
                 return EndOfMessage()
-            if not self._buf:
+            if not self._available():
                 if self._eof:
                     raise ProtocolError(f"peer closed with {self._remaining} body bytes missing")
                 return NEED_DATA
-            n = min(self._remaining, len(self._buf))
-            data = bytes(self._buf[:n])
-            del self._buf[:n]
-            self._remaining -= n
+            data = self._take(self._remaining)
+            self._remaining -= len(data)
             return Data(data)
         if state is _State.UNTIL_CLOSE:
-            if self._buf:
-                data = bytes(self._buf)
-                self._buf.clear()
-                return Data(data)
+            if self._available():
+                return Data(self._take(self._available()))
             if self._eof:
                 self._state = _State.DONE
                 return EndOfMessage()
@@ -287,6 +321,8 @@ class Http1Reader:
     def _chunked(self) -> Event:
         while True:
             state = self._state
+            if state is not _State.CHUNK_DATA:
+                self._flush()
             if state is _State.CHUNK_SIZE:
                 line = self._line(MAX_CHUNK_LINE)
                 if line is None:
@@ -301,14 +337,12 @@ class Http1Reader:
                 else:
                     self._state = _State.CHUNK_DATA
             elif state is _State.CHUNK_DATA:
-                if not self._buf:
+                if not self._available():
                     if self._eof:
                         raise ProtocolError("peer closed in the middle of a chunk")
                     return NEED_DATA
-                n = min(self._remaining, len(self._buf))
-                data = bytes(self._buf[:n])
-                del self._buf[:n]
-                self._remaining -= n
+                data = self._take(self._remaining)
+                self._remaining -= len(data)
                 if self._remaining == 0:
                     self._state = _State.CHUNK_CRLF
                 return Data(data)
