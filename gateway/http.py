@@ -516,7 +516,12 @@ class Request(Message):
 
     @property
     def first_line_format(self) -> str:
-        """``"authority"`` (CONNECT), ``"absolute"`` (proxy-form) or ``"relative"``."""
+        """``"authority"`` (CONNECT), ``"absolute"`` (HTTP/1 proxy-form) or ``"relative"``.
+
+        Unlike mitmproxy, an HTTP/2 or 3 request is ``"relative"`` even though it carries
+        ``:authority``: that pseudo-header plays the Host header's role, and HTTP/2 has no
+        absolute form, so code that re-serialises requests can rely on this value.
+        """
         if self.method == "CONNECT":
             return "authority"
         if self.data.authority and not (self.is_http2 or self.is_http3):

@@ -134,6 +134,8 @@ class MultiDict(_MultiDict[KT, VT]):
     __slots__ = ("fields",)
 
     def __init__(self, fields: Iterable[tuple[KT, VT]] = ()) -> None:
+        if isinstance(fields, _MultiDict):
+            fields = fields.fields  # iterating a mapping would give its keys only
         self.fields = tuple(tuple(i) for i in fields)  # type: ignore[misc]
 
     def get_state(self) -> tuple[tuple[KT, VT], ...]:

@@ -81,6 +81,11 @@ def test_headers_unicode_and_invalid_utf8_survive():
     assert raw.fields == ((b"X-Bin", b"\xff\xfe"),)
 
 
+def test_headers_from_other_headers():
+    h = Headers([(b"A", b"1"), (b"a", b"2")])
+    assert Headers(h) == h and Headers(h.fields) == h
+
+
 def test_headers_state_and_copy():
     h = Headers([(b"A", b"1"), (b"A", b"2")])
     assert h.get_state() == ((b"A", b"1"), (b"A", b"2"))
@@ -193,7 +198,7 @@ def test_pretty_host_prefers_host_header_in_transparent_mode():
 def test_http2_host_header_is_authority():
     r = tflow.treq(http_version=b"HTTP/2.0", authority=b"h2.example", headers=Headers())
     assert r.host_header == "h2.example"
-    assert r.first_line_format == "relative"
+    assert r.first_line_format == "relative"  # :authority is HTTP/2's Host header, not absolute-form
     r.host_header = "new.example"
     assert r.authority == "new.example" and "host" not in r.headers
     r.host_header = None

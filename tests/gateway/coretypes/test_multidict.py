@@ -109,6 +109,11 @@ def test_state_round_trip_and_copy():
     assert isinstance(md, Serializable)
 
 
+def test_built_from_another_multidict_keeps_duplicates():
+    md = MultiDict([("a", 1), ("a", 2)])
+    assert MultiDict(md).fields == (("a", 1), ("a", 2))
+
+
 def test_repr_shows_fields():
     assert repr(MultiDict([("a", 1)])) == "MultiDict[('a', 1)]"
 
