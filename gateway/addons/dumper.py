@@ -24,6 +24,8 @@ logger = logging.getLogger(__name__)
 
 TRUNCATE_BODY = 1024
 """Bytes of a body shown at flow_detail 3."""
+MAX_LINES = 70
+"""Lines of a rendered body shown at flow_detail 3."""
 SHORT_URL = 120
 """Characters of a URL shown at flow_detail 1."""
 
@@ -78,6 +80,10 @@ class Dumper:
             "truncated bodies and messages, 4 with full bodies.",
         )
         loader.add_option(
+            "dumper_default_contentview", str, "auto",
+            "Content view for bodies and messages at flow_detail 3 and 4 (auto, raw, hex, json, ...).",
+        )
+        loader.add_option(
             "dumper_filter", str | None, None,
             "Only show flows matching this filter expression (see `gateway show --help`).",
         )
@@ -89,6 +95,14 @@ class Dumper:
             raise OptionsError(f"flow_detail must be between 0 and 4, got {ctx.options.flow_detail}")
         if "dumper_filter" in updated:
             self._filter = _compile_filter(ctx.options.dumper_filter)
+        if "dumper_default_contentview" in updated:
+            from gateway import contentviews
+            from gateway.optmanager import OptionsError
+
+            name = ctx.options.dumper_default_contentview
+            if contentviews.get(name) is None:
+                known = ", ".join(v.name.lower() for v in contentviews.views)
+                raise OptionsError(f"dumper_default_contentview: unknown view {name!r} (known: {known})")
 
     # -- output ------------------------------------------------------------------------
 
@@ -117,9 +131,10 @@ class Dumper:
             self.out.write(" " * indent + "".join(s for s, _ in parts) + "\n")
             self.out.flush()
 
-    def _echo_block(self, text: str, indent: int = 4) -> None:
-        for line in text.splitlines() or [""]:
-            self.echo([(line, "dim" if self._is_tty() else None)], indent=indent)
+    def _echo_lines(self, lines: Iterable[list[tuple[str, str]]], indent: int = 4) -> None:
+        """Content-view lines: lists of (style name, text)."""
+        for line in lines:
+            self.echo([(text, _STYLES.get(style)) for style, text in line], indent=indent)
 
     def _wants(self, f: Any) -> bool:
         if ctx.options is None or ctx.options.flow_detail == 0:
@@ -198,15 +213,21 @@ class Dumper:
             content = getattr(message, "raw_content", None)
         if not content:
             return
-        self._echo_block(self._render(content, getattr(message, "headers", None)))
+        headers = getattr(message, "headers", None)
+        self._render(content, headers.get("content-type") if headers is not None else None)
 
-    def _render(self, content: bytes, headers: Any = None) -> str:
-        limit = TRUNCATE_BODY if self.detail < 4 else None
-        shown = content if limit is None else content[:limit]
-        text = _contentview(shown, headers)
-        if limit is not None and len(content) > limit:
-            text += f"\n(cut off, {pretty_size(len(content) - limit)} more; --flow-detail 4 shows all)"
-        return text
+    def _render(self, content: bytes, content_type: str | None = None, indent: int = 4) -> None:
+        """The body through the content view; at detail 3 cut to TRUNCATE_BODY bytes and MAX_LINES."""
+        cut = self.detail < 4
+        shown = content[:TRUNCATE_BODY] if cut else content
+        lines = _contentview(shown, content_type, _view_name())
+        more_lines = cut and len(lines) > MAX_LINES
+        if more_lines:
+            lines = lines[:MAX_LINES]
+        self._echo_lines(lines, indent=indent)
+        if cut and (len(content) > TRUNCATE_BODY or more_lines):
+            rest = f"{pretty_size(len(content) - TRUNCATE_BODY)} more" if len(content) > TRUNCATE_BODY else "more lines"
+            self.echo([(f"(cut off, {rest}; --flow-detail 4 shows all)", "dim")], indent=indent)
 
     # -- WebSocket ---------------------------------------------------------------------
 
@@ -271,7 +292,7 @@ class Dumper:
         arrow = "->" if from_client else "<-"
         content = m.content if isinstance(m.content, bytes) else str(m.content).encode()
         self.echo([(f"{arrow} ", "green" if from_client else "blue"), (f"{pretty_size(len(content))}", "dim")], indent=4)
-        self._echo_block(self._render(content), indent=6)
+        self._render(content, indent=6)
 
     # -- DNS ---------------------------------------------------------------------------
 
@@ -330,38 +351,25 @@ def _dns_rcode(message: Any) -> str:
     return response_codes.to_str(message.response_code)
 
 
-def _contentview(content: bytes, headers: Any) -> str:
-    """Render a body with the content views when they exist, else as text or hex."""
-    try:
-        from gateway import contentviews
+_STYLES = {"key": "blue", "value": "green", "offset": "dim", "header": "bold", "error": "red", "highlight": "bold"}
 
-        render = getattr(contentviews, "prettify", None) or getattr(contentviews, "render", None)
-        if render is not None:
-            ctype = headers.get("content-type", "") if headers is not None else ""
-            out = render(content, content_type=ctype)
-            if isinstance(out, tuple):
-                out = out[-1]
-            if isinstance(out, str):
-                return out
-    except Exception:
+
+def _view_name() -> str:
+    if ctx.options is not None and "dumper_default_contentview" in ctx.options:
+        return ctx.options.dumper_default_contentview
+    return "auto"
+
+
+def _contentview(content: bytes, content_type: str | None, view: str = "auto") -> list[list[tuple[str, str]]]:
+    """Render a body with the content views: lines of (style, text) pairs."""
+    from gateway import contentviews
+
+    try:
+        _, lines = contentviews.get_content_view(view, content, content_type=content_type)
+    except Exception:  # the live output must never break a flow
         logger.debug("content view failed", exc_info=True)
-    try:
-        text = content.decode("utf-8")
-        if text.isprintable() or all(c.isprintable() or c in "\r\n\t" for c in text):
-            return text
-    except UnicodeDecodeError:
-        pass
-    return _hexdump(content)
-
-
-def _hexdump(data: bytes) -> str:
-    lines = []
-    for off in range(0, len(data), 16):
-        chunk = data[off : off + 16]
-        hexpart = " ".join(f"{b:02x}" for b in chunk)
-        text = "".join(chr(b) if 32 <= b < 127 else "." for b in chunk)
-        lines.append(f"{off:08x}  {hexpart:<47}  {text}")
-    return "\n".join(lines)
+        _, lines = contentviews.get_content_view("hex", content)
+    return [list(line) for line in lines]
 
 
 def _compile_filter(expr: str | None) -> Callable[[Any], bool] | None:
