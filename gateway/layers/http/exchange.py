@@ -198,32 +198,42 @@ async def run_exchange(
         # Answered by an addon without contacting the server.
         return await _send_buffered_response(ctx, flow, client)
 
-    try:
-        up = await pool.acquire(request, alpn=alpn)
-    except (OSError, ssl.SSLError, ServerGone, ValueError) as e:
-        return await _server_failed(ctx, flow, client, f"server connection to {request.host}:{request.port} failed: {e}")
-    flow.server_conn = up.server
-    try:
-        if request_stream:
-            writer = await up.send_request(request, streamed=True)
-            assert request_body is not None
-            async for chunk in request_body:
-                await writer.data(_apply_stream(request_stream, chunk))
-            await writer.end(client.request_trailers)
-            request.timestamp_end = time.time()
-            await trigger(ctx, "request", flow)
-            if is_killed(flow):
-                pool.release_broken(up)
-                return Outcome(keep_alive=False)
-        else:
-            await up.send_request(request, streamed=False)
-        head = await up.read_response_head()
-    except ClientGone as e:
-        pool.release_broken(up)
-        return await _client_gone(ctx, flow, e)
-    except (ServerGone, OSError, ssl.SSLError) as e:
-        pool.release_broken(up)
-        return await _server_failed(ctx, flow, client, str(e))
+    # A kept-alive server connection may have been closed by the server while idle; a
+    # buffered request that fails on one before any response byte is sent again once on a
+    # fresh connection (as browsers do).
+    for attempt in range(2):
+        try:
+            up = await pool.acquire(request, alpn=alpn)
+        except (OSError, ssl.SSLError, ServerGone, ValueError) as e:
+            return await _server_failed(
+                ctx, flow, client, f"server connection to {request.host}:{request.port} failed: {e}"
+            )
+        flow.server_conn = up.server
+        try:
+            if request_stream:
+                writer = await up.send_request(request, streamed=True)
+                assert request_body is not None
+                async for chunk in request_body:
+                    await writer.data(_apply_stream(request_stream, chunk))
+                await writer.end(client.request_trailers)
+                request.timestamp_end = time.time()
+                await trigger(ctx, "request", flow)
+                if is_killed(flow):
+                    pool.release_broken(up)
+                    return Outcome(keep_alive=False)
+            else:
+                await up.send_request(request, streamed=False)
+            head = await up.read_response_head()
+            break
+        except ClientGone as e:
+            pool.release_broken(up)
+            return await _client_gone(ctx, flow, e)
+        except (ServerGone, OSError, ssl.SSLError) as e:
+            pool.release_broken(up)
+            if attempt == 0 and not request_stream and getattr(up, "reused", False):
+                log.debug("reused server connection failed (%s); retrying on a new one", e)
+                continue
+            return await _server_failed(ctx, flow, client, str(e))
 
     flow.response = make_response(head)
     await trigger(ctx, "responseheaders", flow)

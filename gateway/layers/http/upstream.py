@@ -68,6 +68,8 @@ class Http1Upstream:
         self.via_proxy = via_proxy
         self.peer = Http1Peer(stream.reader, stream.writer, is_request=False)
         self.reusable = True
+        self.reused = False
+        """Taken from the idle pool: a failure before the response may be a stale connection."""
         self._method = b"GET"
         self.response_trailers: Fields | None = None
         self.response_framing_close = False
@@ -219,7 +221,9 @@ class ServerPool:
         while idle:
             up = idle.pop()
             if not up.stream.reader.at_eof():
+                up.reused = True
                 return up
+            up.peer.close()
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._connecting[key] = done
         try:

@@ -223,3 +223,34 @@ async def test_transparent_mode_goes_to_the_destination(proxy_factory: Any, orig
     assert r.text == "hello world"
     (flow,) = proxy.recorder.flows("response")
     assert flow.request.pretty_host == "example.org"
+
+
+async def test_stale_kept_alive_server_connection_is_retried_once(proxy: Any) -> None:
+    """The server answers one request per connection and drops a second one unanswered
+    (like a server whose keep-alive timeout just expired): the proxy resends on a fresh
+    connection instead of failing the client's request."""
+    connections = 0
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+        try:
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            await writer.drain()
+            await reader.readuntil(b"\r\n\r\n")  # a second request: dropped
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        async with httpx.AsyncClient(proxy=proxy.url) as client:
+            for _ in range(3):
+                r = await client.get(f"http://127.0.0.1:{port}/")
+                assert r.text == "ok"
+        assert connections == 3
+        assert proxy.recorder.flows("error") == []
+    finally:
+        server.close()
