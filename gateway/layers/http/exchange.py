@@ -310,9 +310,24 @@ async def _send_buffered_response(ctx: LayerContext, flow: Any, client: ClientSi
     return Outcome()
 
 
+def is_websocket_upgrade(ctx: LayerContext, flow: Any) -> bool:
+    """A 101 to ``Upgrade: websocket`` that we relay as WebSocket (option ``websocket``)."""
+    return (
+        flow.response.status_code == 101
+        and flow.response.headers.get("upgrade", "").lower() == "websocket"
+        and flow.request.headers.get("sec-websocket-version", "") == "13"
+        and bool(_option(ctx, "websocket", True))
+    )
+
+
 async def _switch_protocols(ctx: LayerContext, flow: Any, client: ClientSide, up: Any) -> Outcome:
     flow.response.raw_content = b""
     flow.response.timestamp_end = time.time()
+    if is_websocket_upgrade(ctx, flow):
+        # As in mitmproxy, the response hook already sees flow.websocket.
+        from gateway.websocket import WebSocketData
+
+        flow.websocket = WebSocketData()
     await trigger(ctx, "response", flow)
     if is_killed(flow):
         return Outcome(keep_alive=False)

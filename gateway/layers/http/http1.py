@@ -274,8 +274,7 @@ async def _upgraded(ctx: LayerContext, flow: Any, peer: Http1Peer, up: Any) -> N
     server_reader, server_writer, server_rest = up.detach()
     creader = prefixed_reader(peer.reader, client_rest)
     sreader = prefixed_reader(server_reader, server_rest)
-    upgrade = (flow.request.headers.get("upgrade") or "").lower()
-    if upgrade == "websocket" and (flow.response.headers.get("upgrade") or "").lower() == "websocket":
+    if flow.websocket is not None:
         from gateway.layers.http.websocket import relay_websocket
 
         await relay_websocket(ctx, flow, creader, peer.writer, sreader, server_writer)

@@ -89,7 +89,8 @@ async def relay_websocket(
     client_ext, server_ext = _extensions(flow)
     client = _Side(Connection(wsproto.ConnectionType.SERVER, client_ext), creader, cwriter, True)
     server = _Side(Connection(wsproto.ConnectionType.CLIENT, server_ext), sreader, swriter, False)
-    flow.websocket = WebSocketData()
+    if flow.websocket is None:
+        flow.websocket = WebSocketData()
     await trigger(ctx, "websocket_start", flow)
     try:
         tasks = [

@@ -90,3 +90,25 @@ async def test_server_vanishing_ends_the_websocket(proxy_factory: Any, raw_serve
     (flow,) = proxy.recorder.flows("websocket_end")
     assert flow.websocket.close_code == 1006 and flow.websocket.closed_by_client is False
     writer.close()
+
+
+async def test_response_hook_sees_websocket_and_option_off_relays_raw(proxy_factory: Any, origin: Any) -> None:
+    seen: list[Any] = []
+
+    class Look:
+        def response(self, flow: Any) -> None:
+            seen.append(flow.websocket)
+
+    proxy = await proxy_factory(mode=f"reverse:http://127.0.0.1:{origin.port}@0", addons=[Look()])
+    async with websockets.connect(f"ws://127.0.0.1:{proxy.port}/ws") as ws:
+        await ws.send("a")
+        assert await ws.recv() == "echo:a"
+    assert seen and seen[0] is not None
+
+    raw = await proxy_factory(mode=f"reverse:http://127.0.0.1:{origin.port}@0", options={"websocket": False})
+    async with websockets.connect(f"ws://127.0.0.1:{raw.port}/ws") as ws:
+        await ws.send("b")
+        assert await ws.recv() == "echo:b"
+    (flow,) = raw.recorder.flows("response")
+    assert flow.websocket is None
+    assert raw.recorder.flows("websocket_message") == []
