@@ -41,27 +41,29 @@ class H2Sender:
         self._window.set()
 
     async def send_data(self, stream_id: int, data: bytes, *, end_stream: bool = False) -> None:
+        """Send ``data`` as frames fitting the windows; one socket write per window's worth."""
         view = memoryview(data)
         while True:
             if self.closed or stream_id in self.reset_streams:
                 raise StreamGone(f"stream {stream_id} closed")
             try:
-                window = min(self.conn.local_flow_control_window(stream_id), self.conn.max_outbound_frame_size)
-            except (h2.exceptions.StreamClosedError, h2.exceptions.ProtocolError) as e:
-                raise StreamGone(str(e)) from e
-            if window <= 0 and len(view):
-                self._window.clear()
-                await self._window.wait()
-                continue
-            piece = view[:window]
-            view = view[len(piece):]
-            last = not len(view)
-            try:
-                self.conn.send_data(stream_id, bytes(piece), end_stream=end_stream and last)
+                window = self.conn.local_flow_control_window(stream_id)
+                frame = self.conn.max_outbound_frame_size
+                if window <= 0 and len(view):
+                    self._window.clear()
+                    await self._window.wait()
+                    continue
+                if not len(view) and end_stream:
+                    self.conn.send_data(stream_id, b"", end_stream=True)
+                while len(view) and window > 0:
+                    n = min(window, frame, len(view))
+                    piece, view = view[:n], view[n:]
+                    window -= n
+                    self.conn.send_data(stream_id, bytes(piece), end_stream=end_stream and not len(view))
             except (h2.exceptions.StreamClosedError, h2.exceptions.ProtocolError) as e:
                 raise StreamGone(str(e)) from e
             await self.flush()
-            if last:
+            if not len(view):
                 return
 
     async def send_headers(self, stream_id: int, headers: list[tuple[bytes, bytes]], *, end_stream: bool = False) -> None:
