@@ -117,3 +117,55 @@ async def test_h2_garbage_after_preface_closes_cleanly(proxy_factory: Any, origi
     async with httpx.AsyncClient(http1=False, http2=True) as client:
         r = await client.get(f"http://127.0.0.1:{proxy.port}/hello")
     assert r.text == "hello world"
+
+
+async def test_h2_upload_to_a_stalled_server_is_held_back_by_flow_control(proxy_factory: Any) -> None:
+    """A streamed HTTP/2 upload toward a server that stops reading: we acknowledge data only
+    as it is forwarded, so the client's windows close and the proxy holds a bounded amount."""
+
+    class Stream:
+        def requestheaders(self, flow: Any) -> None:
+            flow.request.stream = True
+
+    heads: list[bytes] = []
+    release = asyncio.Event()
+
+    async def stall(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        heads.append(await r.readuntil(b"\r\n\r\n"))
+        await release.wait()  # reads nothing more
+        w.close()
+
+    server = await asyncio.start_server(stall, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    proxy = await proxy_factory(mode=f"reverse:http://127.0.0.1:{port}@0", addons=[Stream()])
+    reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
+    conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding=None))
+    conn.initiate_connection()
+    conn.send_headers(1, [(b":method", b"POST"), (b":scheme", b"http"), (b":authority", b"x"), (b":path", b"/up")])
+    writer.write(conn.data_to_send())
+    total = 64 * 1024 * 1024
+    sent = 0
+    chunk = b"u" * 16384
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 3
+    while sent < total and loop.time() < deadline:
+        window = min(conn.local_flow_control_window(1), conn.max_outbound_frame_size)
+        if window > 0:
+            conn.send_data(1, chunk[:window])
+            sent += min(window, len(chunk))
+            writer.write(conn.data_to_send())
+            await writer.drain()
+            continue
+        try:
+            data = await asyncio.wait_for(reader.read(65536), 0.3)
+        except TimeoutError:
+            continue
+        if not data:
+            break
+        conn.receive_data(data)
+        writer.write(conn.data_to_send())
+    release.set()
+    server.close()
+    writer.close()
+    assert heads  # the request head reached the server
+    assert sent < 32 * 1024 * 1024, f"client could push {sent} bytes into a stalled upload"
