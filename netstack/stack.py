@@ -310,6 +310,8 @@ class Stack:
     # ------------------------------------------------------------------ TCP
 
     def _tcp_input(self, src: bytes, dst: bytes, payload: memoryview, v6: bool, verify: bool) -> None:
+        if len(payload) < 20:
+            raise PacketError("tcp.truncated")
         if verify and ones_sum(payload, pseudo_header_sum(src, dst, PROTO_TCP, len(payload))) != 0xFFFF:
             raise PacketError("tcp.bad_checksum")
         try:
