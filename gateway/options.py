@@ -122,4 +122,36 @@ class Options(OptManager):
             "keepserving", bool, True,
             "Keep running after a client or server replay has finished.",
         )
+        # -- WireGuard mode (gateway/links/wireguard/mode.py) ---------------------------------
+        self.add_option(
+            "wireguard_endpoint", Optional[str], None,  # noqa: UP045
+            "HOST[:PORT] phones reach the gateway at, written into client configs (an IPv6 address "
+            "in brackets).  Empty: the one saved in the state, else the address of the default route.",
+        )
+        self.add_option(
+            "wireguard_ipv4_range", Optional[str], None,  # noqa: UP045
+            "Tunnel IPv4 range for new state (default 10.0.0.0/24); the gateway takes its first host.",
+        )
+        self.add_option(
+            "wireguard_ipv6_range", Optional[str], None,  # noqa: UP045
+            "Tunnel IPv6 range for new state (default: a random ULA /64).",
+        )
+        self.add_option(
+            "wireguard_dns", Sequence[str], [],
+            "DNS servers written into client configs.  Empty: the gateway's own tunnel addresses, "
+            "where its in-tunnel resolver answers.",
+        )
+        self.add_option("wireguard_mtu", int, 1420, "Tunnel MTU (client configs and the inner stack).")
+        self.add_option(
+            "wireguard_keepalive", int, 25,
+            "PersistentKeepalive seconds written into client configs (0: off).",
+        )
+        self.add_option(
+            "wireguard_rekey_after_time", float, 0.0,
+            "Seconds before a session is renewed (0: the protocol's 120); shortened in tests.",
+        )
+        self.add_option(
+            "wireguard_rekey_after_messages", int, 0,
+            "Messages before a session is renewed (0: the protocol's 2^60); shortened in tests.",
+        )
         self.update(**kwargs)

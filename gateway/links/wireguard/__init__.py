@@ -23,3 +23,12 @@ What ``gateway up`` does with it::
     #                    endpoint.send_packets(peer, packets)
     # peers added/removed meanwhile (gateway peers ...): sync_device(device, store.load())
 """
+
+from typing import Any
+
+
+async def start(mode: Any, handler: Any) -> Any:
+    """The ``wireguard`` mode for ``gateway.modes.start_mode``: a running ``mode.WireGuardServer``."""
+    from gateway.links.wireguard.mode import start as start_server
+
+    return await start_server(mode, handler)
