@@ -211,11 +211,22 @@ async def run_exchange(
         flow.server_conn = up.server
         try:
             if request_stream:
-                writer = await up.send_request(request, streamed=True)
                 assert request_body is not None
-                async for chunk in request_body:
-                    await writer.data(_apply_stream(request_stream, chunk))
-                await writer.end(client.request_trailers)
+                body_iter = request_body.__aiter__()
+                try:
+                    first: bytes | None = await body_iter.__anext__()
+                except StopAsyncIteration:
+                    first = None
+                if first is None:
+                    # Nothing to stream (e.g. a GET): send it as the empty message it is,
+                    # rather than inventing a chunked body.
+                    await up.send_request(request, streamed=False)
+                else:
+                    writer = await up.send_request(request, streamed=True)
+                    await writer.data(_apply_stream(request_stream, first))
+                    async for chunk in body_iter:
+                        await writer.data(_apply_stream(request_stream, chunk))
+                    await writer.end(client.request_trailers)
                 request.timestamp_end = time.time()
                 await trigger(ctx, "request", flow)
                 if is_killed(flow):

@@ -147,3 +147,16 @@ async def test_body_size_limit_refuses_large_bodies(proxy_factory: Any, origin: 
         assert (await client.get(f"{origin.url}/bytes/5000")).content == _pattern(5000)
     errors = proxy.recorder.flows("error")
     assert len(errors) == 2 and all("body_size_limit" in f.error.msg for f in errors)
+
+
+async def test_streamed_request_without_body_stays_without_body(proxy_factory: Any, origin: Any) -> None:
+    class StreamAll:
+        def requestheaders(self, flow: Any) -> None:
+            flow.request.stream = True
+
+    proxy = await proxy_factory(addons=[StreamAll()])
+    async with httpx.AsyncClient(proxy=proxy.url) as client:
+        r = await client.get(f"{origin.url}/echo")
+    names = {k.lower() for k, _ in r.json()["headers"]}
+    assert "transfer-encoding" not in names and "content-length" not in names
+    assert r.json()["body"] == ""
