@@ -254,3 +254,23 @@ async def test_stale_kept_alive_server_connection_is_retried_once(proxy: Any) ->
         assert proxy.recorder.flows("error") == []
     finally:
         server.close()
+
+
+async def test_client_leaving_during_a_streamed_response(proxy_factory: Any, origin: Any) -> None:
+    proxy = await proxy_factory(options={"stream_large_bodies": "64k"})
+    reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
+    writer.write(f"GET {origin.url}/bytes/200000000 HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    await writer.drain()
+    got = 0
+    while got < 1_000_000:
+        got += len(await asyncio.wait_for(reader.read(65536), 10))
+    writer.transport.abort()
+    for _ in range(250):
+        if proxy.recorder.flows("error"):
+            break
+        await asyncio.sleep(0.02)
+    (flow,) = proxy.recorder.flows("error")
+    assert "client disconnected" in flow.error.msg
+    assert flow.response is not None and flow.response.status_code == 200
+    async with httpx.AsyncClient(proxy=proxy.url) as client:
+        assert (await client.get(f"{origin.url}/hello")).text == "hello world"
