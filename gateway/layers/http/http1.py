@@ -176,6 +176,7 @@ async def serve_http1(ctx: LayerContext, reader: Any, writer: Any, pool: ServerP
         except (RequestTargetError, ProtocolError) as e:
             await _bad_request(ctx, peer, str(e), head=head)
             return
+        _strip_h2c_upgrade(request)
         flow = _new_flow(ctx, request)
 
         if head.method.upper() == b"CONNECT":
@@ -195,6 +196,22 @@ async def serve_http1(ctx: LayerContext, reader: Any, writer: Any, pool: ServerP
         if not outcome.keep_alive or not client.keep_alive or not client.body_done:
             # An answer given before the body was read leaves the body on the wire.
             return
+
+
+def _strip_h2c_upgrade(request: Any) -> None:
+    """Drop an ``Upgrade: h2c`` offer (as mitmproxy does): the server then answers in
+    HTTP/1.1, which we can intercept, instead of switching to cleartext HTTP/2 mid-stream."""
+    if request.headers.get("upgrade", "").strip().lower() != "h2c":
+        return
+    del request.headers["upgrade"]
+    request.headers.pop("http2-settings", None)
+    conn = request.headers.get("connection")
+    if conn is not None:
+        tokens = [t.strip() for t in conn.split(",") if t.strip().lower() not in ("upgrade", "http2-settings")]
+        if tokens:
+            request.headers["connection"] = ", ".join(tokens)
+        else:
+            del request.headers["connection"]
 
 
 def _client_tls(ctx: LayerContext, writer: Any) -> bool:

@@ -274,3 +274,12 @@ async def test_client_leaving_during_a_streamed_response(proxy_factory: Any, ori
     assert flow.response is not None and flow.response.status_code == 200
     async with httpx.AsyncClient(proxy=proxy.url) as client:
         assert (await client.get(f"{origin.url}/hello")).text == "hello world"
+
+
+async def test_h2c_upgrade_offer_is_removed(proxy: Any, origin: Any, curl: Any) -> None:
+    rc, out, err = await curl("--proxy", proxy.url, "--http2", f"{origin.url}/echo")
+    assert rc == 0, err
+    names = {k.lower() for k, _ in json.loads(out)["headers"]}
+    assert "upgrade" not in names and "http2-settings" not in names
+    (flow,) = proxy.recorder.flows("response")
+    assert flow.response.status_code == 200
