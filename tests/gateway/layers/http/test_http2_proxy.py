@@ -169,3 +169,27 @@ async def test_h2_upload_to_a_stalled_server_is_held_back_by_flow_control(proxy_
     writer.close()
     assert heads  # the request head reached the server
     assert sent < 32 * 1024 * 1024, f"client could push {sent} bytes into a stalled upload"
+
+
+async def test_h2_streaming_both_directions_through_h2_upstream(
+    proxy_factory: Any, h2_origin: Any, curl: Any
+) -> None:
+    class StreamBoth:
+        def requestheaders(self, flow: Any) -> None:
+            flow.request.stream = True
+
+        def responseheaders(self, flow: Any) -> None:
+            flow.response.stream = True
+
+    proxy = await proxy_factory(mode=f"reverse:https://127.0.0.1:{h2_origin.port}@0", addons=[StreamBoth()])
+    body = bytes(range(256)) * 20000  # 5 MB
+    rc, out, err = await curl("--http2-prior-knowledge", f"http://127.0.0.1:{proxy.port}/upload",
+                              "--data-binary", "@-", input=body)
+    assert rc == 0, err
+    assert json.loads(out)["body_sha256"] == hashlib.sha256(body).hexdigest()
+    async with httpx.AsyncClient(http1=False, http2=True) as client:
+        r = await client.get(f"http://127.0.0.1:{proxy.port}/bytes/4000000")
+    assert len(r.content) == 4_000_000
+    flows = proxy.recorder.flows("response")
+    assert all(f.request.raw_content is None and f.response.raw_content is None for f in flows)
+    assert all(f.server_conn.alpn == b"h2" for f in flows)
