@@ -19,7 +19,7 @@ from typing import Any, NoReturn
 
 from gateway.version import VERSION
 
-SUBCOMMANDS = ["up", "peers", "ca", "show"]
+SUBCOMMANDS = ["up", "down", "peers", "ca", "show"]
 """In the order they are listed in ``gateway --help``."""
 
 EXIT_USAGE = 2

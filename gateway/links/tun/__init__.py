@@ -79,6 +79,8 @@ class TunServer:
 
 async def start(mode: Any, handler: Any) -> TunServer:
     """Start TUN mode; ``ValueError`` with a one-line reason when it cannot."""
+    if not has_net_admin():  # before importing pyroute2, which an unprivileged user may lack
+        raise ValueError(f"tun mode {MISSING}")
     from gateway.links.packets import PacketBridge
     from gateway.links.tun import routing
     from gateway.links.tun.cleanup import clean_stale
@@ -86,8 +88,6 @@ async def start(mode: Any, handler: Any) -> TunServer:
     from netstack.config import StackConfig
     from netstack.tun import TunLink, open_tun
 
-    if not has_net_admin():
-        raise ValueError(f"tun mode {MISSING}")
     options = getattr(handler, "options", None)
     state_dir = _option(options, "state_dir", "~/.gateway")
     lan = [str(x) for x in _option(options, "tun_lan", [])]
