@@ -5,9 +5,16 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import shutil
+import signal
+import socket
 import struct
 import subprocess
 import sys
+import textwrap
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -211,3 +218,99 @@ def test_help_documents_the_filter_language():
     assert r.returncode == 0
     for token in ["~d regex", "~m regex", "~c int", "~tcp", "~websocket", "--curl", "--har OUT", "--detail N"]:
         assert token in r.stdout
+
+
+# --- live: gateway up --save, then gateway show ---------------------------------------
+
+
+class _Echo(BaseHTTPRequestHandler):
+    def _reply(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        out = json.dumps({"method": self.command, "path": self.path, "got": body.decode()}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(out)))
+        self.end_headers()
+        self.wfile.write(out)
+
+    do_GET = do_POST = _reply
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def echo_server():
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Echo)
+    t = threading.Thread(target=httpd.serve_forever, daemon=True)
+    t.start()
+    try:
+        yield httpd.server_address[1]
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _session(tmp_path: Path, save: str, requests: list[list[str]]) -> None:
+    """Run `gateway up --mode regular -w SAVE`, send the curl requests through it, stop it."""
+    ready = tmp_path / "ready"
+    ready.unlink(missing_ok=True)
+    probe = tmp_path / "probe.py"
+    probe.write_text(textwrap.dedent(f"""
+        def running():
+            open({str(ready)!r}, "w").close()
+    """))
+    port = _free_port()
+    env = {**os.environ, "HOME": str(tmp_path), "NO_COLOR": "1", "PYTHONPATH": str(REPO)}
+    p = subprocess.Popen(
+        [sys.executable, "-m", "gateway", "up", "--mode", f"regular@127.0.0.1:{port}", "--state-dir",
+         str(tmp_path / "state"), "-s", str(probe), "-w", save, "--set", "flow_detail=0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO,
+    )  # fmt: skip
+    try:
+        for _ in range(600):  # bounded: up to 30 s on a loaded machine
+            if ready.exists() or p.poll() is not None:
+                break
+            time.sleep(0.05)
+        assert ready.exists(), p.communicate(timeout=10)
+        for args in requests:
+            r = subprocess.run(["curl", "-s", "--max-time", "20", "-x", f"http://127.0.0.1:{port}", *args],
+                               capture_output=True, text=True, timeout=30)  # fmt: skip
+            assert r.returncode == 0, r.stderr
+        p.send_signal(signal.SIGINT)
+        _, err = p.communicate(timeout=30)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 0, err
+    assert "Traceback" not in err
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl not installed")
+def test_flows_saved_by_gateway_up_are_shown_and_appended(tmp_path, echo_server):
+    path = tmp_path / "live.gwf"
+    base = f"http://127.0.0.1:{echo_server}"
+    _session(tmp_path, str(path), [[f"{base}/first?x=1"], ["--data-binary", '{"n": 1}', "-H",
+                                                            "Content-Type: application/json", f"{base}/second"]])  # fmt: skip
+    r = show(str(path))
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert len(lines) == 2
+    assert f" GET {base}/first?x=1 200 OK " in lines[0]
+    assert f" POST {base}/second 200 OK " in lines[1]
+
+    _session(tmp_path, f"+{path}", [[f"{base}/third"]])
+    r = show(str(path), "~u third | ~m POST", "--har", "-")
+    entries = json.loads(r.stdout)["log"]["entries"]
+    assert [e["request"]["url"] for e in entries] == [f"{base}/second", f"{base}/third"]
+    assert json.loads(entries[0]["response"]["content"]["text"]) == {"method": "POST", "path": "/second",
+                                                                     "got": '{"n": 1}'}  # fmt: skip
+    assert entries[0]["request"]["postData"]["text"] == '{"n": 1}'
+    assert len(show(str(path)).stdout.splitlines()) == 3
