@@ -330,7 +330,15 @@ class Stack:
                 self.counters["tcp.time_wait_reused"] += 1
             else:
                 c.conn.receive(seg, self._now)
-                self._dirty[cid] = c
+                if seg.payload:
+                    # Data: batch, so a burst read from the link is answered with few ACKs.
+                    self._dirty[cid] = c
+                else:
+                    # A pure ACK: let the sender refill its window now, once per ACK, as a
+                    # kernel does; batching ACKs would make the congestion window look
+                    # application-limited and stall its growth.
+                    self._dirty.pop(cid, None)
+                    self._flush_conn(c)
                 return
         pid = self._pending_by_key.get(key)
         if pid is not None:

@@ -249,9 +249,48 @@ def hold(host: str, port: str, count: str, batch: str = "200", timeout: str = "1
     return {"closed": len(socks)}
 
 
+def serve(host: str, port: str, count: str, timeout: str = "300") -> dict:
+    """A kernel-socket server with the lab services' sink/source protocol (the baseline for
+    kernel <-> kernel): a connection starting with "SEND n seed\\n" gets n pattern bytes,
+    any other is read to EOF and answered with "<count> <sha256>".  Serves ``count``
+    connections one after another, printing "ready" once listening."""
+    ls = socket.socket(_family(host), socket.SOCK_STREAM)
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind((host, int(port)))
+    ls.listen(16)
+    ls.settimeout(float(timeout))
+    print(json.dumps({"ready": True}), flush=True)
+    for _ in range(int(count)):
+        conn, _addr = ls.accept()
+        conn.settimeout(float(timeout))
+        first = conn.recv(CHUNK)
+        if first.startswith(b"SEND "):
+            _cmd, n, seed = first.split(b"\n")[0].split()
+            for chunk in pattern(int(n), int(seed)):
+                conn.sendall(chunk)
+        else:
+            h = hashlib.sha256(first)
+            n_i, _ = _read_all(conn, h)
+            conn.sendall(f"{n_i + len(first)} {h.hexdigest()}\n".encode())
+        conn.close()
+    ls.close()
+    return {"served": int(count)}
+
+
 COMMANDS = {
     f.__name__: f
-    for f in (tcp_send, tcp_recv, tcp_halfclose, tcp_parallel, tcp_reset_by_us, tcp_expect_reset, tcp_connect, udp_request, hold)
+    for f in (
+        tcp_send,
+        tcp_recv,
+        tcp_halfclose,
+        tcp_parallel,
+        tcp_reset_by_us,
+        tcp_expect_reset,
+        tcp_connect,
+        udp_request,
+        hold,
+        serve,
+    )
 }
 
 

@@ -199,7 +199,7 @@ def run_fuzz(n: int, seed: int) -> Stack:
                 st.tcp_send(ev.conn_id, b"bye" * rng.randint(0, 1000))
                 st.tcp_close(ev.conn_id)
             elif isinstance(ev, UdpDatagram) and i % 7 == 0:
-                st.udp_send(ev.dst, ev.src, ev.data * 40)
+                st.udp_send(ev.dst, ev.src, (ev.data * 40)[:9000])
         for out in st.packets_to_send():
             live.extend(follow_up(out, rng))
         if i % 500 == 0:
