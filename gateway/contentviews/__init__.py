@@ -27,6 +27,13 @@ from gateway.contentviews.base import (
     format_text,
     looks_like_text,
 )
+from gateway.contentviews.contentview import (
+    Contentview,
+    ContentviewAdapter,
+    InteractiveContentview,
+    Metadata,
+    SyntaxHighlight,
+)
 from gateway.contentviews.hex import ViewHex
 from gateway.contentviews.image import ViewImage
 from gateway.contentviews.json import ViewJSON
@@ -39,6 +46,7 @@ from gateway.contentviews.xml_html import ViewXmlHtml
 __all__ = [
     "View", "TViewLine", "TViewResult", "views", "get", "add", "remove", "get_content_view",
     "get_message_content_view", "format_text", "format_dict", "format_pairs",
+    "Contentview", "InteractiveContentview", "Metadata", "SyntaxHighlight",
 ]  # fmt: skip
 
 views: list[View] = []
@@ -62,16 +70,34 @@ def get(name: str) -> View | None:
     return None
 
 
-def add(view: View) -> None:
-    """Register a view; a view with the same name is replaced."""
+def _as_view(view: View | Contentview | type[Contentview]) -> View:
+    if isinstance(view, type) and issubclass(view, Contentview):
+        view = view()
+    if isinstance(view, Contentview):
+        return ContentviewAdapter(view)
+    return view
+
+
+def add(view: View | Contentview | type[Contentview]) -> None:
+    """Register a view (a ``View``, or a mitmproxy-style ``Contentview`` class or instance);
+    a view with the same name is replaced."""
+    view = _as_view(view)
     existing = get(view.name)
     if existing is not None:
         views.remove(existing)
     views.append(view)
 
 
-def remove(view: View) -> None:
-    views.remove(view)
+def remove(view: View | Contentview | type[Contentview]) -> None:
+    """Unregister a view (or the view with that one's name)."""
+    if view in views:
+        views.remove(view)  # type: ignore[arg-type]
+        return
+    name = view.name if not isinstance(view, type) else _as_view(view).name
+    existing = get(name)  # type: ignore[arg-type]
+    if existing is None:
+        raise ValueError(f"content view {name!r} is not registered")
+    views.remove(existing)
 
 
 def get_content_view(

@@ -115,6 +115,8 @@ class FlowReader:
         if self.offset:
             return
         head = self._read(HEADER_SIZE)
+        if isinstance(head, str):
+            raise FlowReadException("flow files are binary: open them with mode 'rb'", 0)
         if not head:
             self.offset = 0
             return

@@ -352,3 +352,43 @@ def test_a_view_that_crashes_does_not_break_rendering():
         assert description == "Couldn't parse as Broken (boom): Raw" and lines == ["text"]
     finally:
         contentviews.remove(view)
+
+
+def test_mitmproxy_style_contentview_classes_port_unchanged():
+    class SwapCase(contentviews.Contentview):
+        def prettify(self, data: bytes, metadata: contentviews.Metadata) -> str:
+            return data.swapcase().decode()
+
+        def render_priority(self, data: bytes, metadata: contentviews.Metadata) -> float:
+            if metadata.content_type and metadata.content_type.startswith("text/example"):
+                return 2
+            return 0
+
+    contentviews.add(SwapCase)
+    try:
+        assert contentviews.get("swapcase") is not None
+        assert render("auto", b"Hello\nWorld", content_type="text/example") == ("swapcase", ["hELLO", "wORLD"])
+        assert render("swapcase", b"abc") == ("swapcase", ["ABC"])
+        assert render("auto", b"Hello", content_type="text/plain")[0] == "Raw"
+    finally:
+        contentviews.remove(SwapCase)
+    assert contentviews.get("swapcase") is None
+
+
+def test_contentview_metadata_carries_the_message():
+    seen = {}
+
+    class Spy(contentviews.Contentview):
+        def prettify(self, data, metadata):
+            seen.update(vars(metadata))
+            return "ok"
+
+    view = Spy()
+    contentviews.add(view)
+    try:
+        resp = tflow.tresp()
+        contentviews.get_message_content_view("spy", resp)
+    finally:
+        contentviews.remove(view)
+    assert seen["http_message"] is resp and seen["content_type"] == "text/plain; charset=utf-8"
+    assert seen["original_data"] == b"message"

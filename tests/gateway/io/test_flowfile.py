@@ -259,3 +259,10 @@ def test_http_flow_is_rebuilt_as_an_http_flow():
     back = read(write([tflow.tflow(resp=True)]))[0]
     assert isinstance(back, http.HTTPFlow)
     assert back.request.headers.get_all("Accept") == ["text/html", "application/json"]
+
+
+def test_a_text_mode_file_object_is_a_clear_error(tmp_path):
+    path = tmp_path / "f.gwf"
+    path.write_bytes(write([tflow.tflow()]).replace(b"\x89", b"A"))
+    with open(path, encoding="latin-1") as f, pytest.raises(FlowReadException, match="open them with mode 'rb'"):
+        list(FlowReader(f).stream())
