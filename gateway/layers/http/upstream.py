@@ -44,6 +44,12 @@ def request_fields_for_h1(request: Any) -> Fields:
     fields = without(fields, HOP_BY_HOP_TO_SERVER)
     if request.http_version.startswith("HTTP/2") or request.http_version.startswith("HTTP/3"):
         fields = [(k, v) for k, v in fields if not k.startswith(b":")]
+        cookies = [v for k, v in fields if k.lower() == b"cookie"]
+        if len(cookies) > 1:
+            # HTTP/2 may split cookies into several fields; HTTP/1 wants one (RFC 9113 8.2.3).
+            first = next(i for i, (k, _) in enumerate(fields) if k.lower() == b"cookie")
+            fields = [(k, v) for k, v in fields if k.lower() != b"cookie"]
+            fields.insert(first, (b"cookie", b"; ".join(cookies)))
         if get(fields, b"host") is None:
             authority = request.authority or _host_port(request)
             fields.insert(0, (b"Host", authority.encode("idna") if not authority.isascii() else authority.encode()))

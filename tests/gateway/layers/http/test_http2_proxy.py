@@ -193,3 +193,28 @@ async def test_h2_streaming_both_directions_through_h2_upstream(
     flows = proxy.recorder.flows("response")
     assert all(f.request.raw_content is None and f.response.raw_content is None for f in flows)
     assert all(f.server_conn.alpn == b"h2" for f in flows)
+
+
+async def test_h2_split_cookies_are_joined_for_http1(proxy_factory: Any, origin: Any) -> None:
+    proxy = await proxy_factory(mode=f"reverse:http://127.0.0.1:{origin.port}@0")
+    reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
+    conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding=None))
+    conn.initiate_connection()
+    conn.send_headers(1, [(b":method", b"GET"), (b":scheme", b"http"), (b":authority", b"x"),
+                          (b":path", b"/echo"), (b"cookie", b"a=1"), (b"cookie", b"b=2")], end_stream=True)
+    writer.write(conn.data_to_send())
+    body = b""
+    done = False
+    while not done:
+        data = await asyncio.wait_for(reader.read(65536), 10)
+        assert data
+        for ev in conn.receive_data(data):
+            if isinstance(ev, h2.events.DataReceived):
+                body += ev.data
+                conn.acknowledge_received_data(ev.flow_controlled_length, 1)
+            elif isinstance(ev, h2.events.StreamEnded):
+                done = True
+        writer.write(conn.data_to_send())
+    writer.close()
+    cookies = [v for k, v in json.loads(body)["headers"] if k.lower() == "cookie"]
+    assert cookies == ["a=1; b=2"]
