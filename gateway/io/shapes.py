@@ -62,6 +62,8 @@ _unpack_u32 = _u32.unpack_from
 _INT64_MIN = -(2**63)
 _INT64_MAX = 2**63 - 1
 _BIG_ENDIAN_HOST = sys.byteorder == "big"
+# Array type codes with the sizes the format needs (C's int is 4 bytes almost everywhere).
+_U32 = next(code for code in "IL" if array(code).itemsize == 4)
 
 
 class DecodeError(ValueError):
@@ -103,7 +105,7 @@ def encode(value: Any) -> bytes:
     out = bytearray(_pack_u32(len(shape)))
     out += shape
     out += _pack_u32(len(st.c))
-    out += _native_to_le(array("I", st.c))
+    out += _native_to_le(array(_U32, st.c))
     out += _pack_u32(len(st.t))
     out += st.t
     out += _pack_u32(len(st.f))
@@ -287,7 +289,7 @@ def split_record(buf: bytes) -> tuple[bytes, Streams]:
         if p > len(buf):
             raise DecodeError("record ends inside its shape")
         shape = buf[4:p]
-        c, p = _read_array(buf, p, "I", 4)
+        c, p = _read_array(buf, p, _U32, 4)
         q = p + 4 + _unpack_u32(buf, p)[0]
         if q > len(buf):
             raise DecodeError("record ends inside its boolean stream")
