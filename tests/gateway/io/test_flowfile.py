@@ -11,6 +11,8 @@ import zlib
 
 import pytest
 from conftest import every_flow_type
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from gateway import http, tcp
 from gateway.io import FilteredFlowWriter, FlowReader, FlowReadException, FlowWriter, read_flows_from_paths
@@ -266,3 +268,25 @@ def test_a_text_mode_file_object_is_a_clear_error(tmp_path):
     path.write_bytes(write([tflow.tflow()]).replace(b"\x89", b"A"))
     with open(path, encoding="latin-1") as f, pytest.raises(FlowReadException, match="open them with mode 'rb'"):
         list(FlowReader(f).stream())
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_any_damage_yields_an_intact_prefix_then_an_error(cert, data):
+    flows = every_flow_type(cert)
+    original = write(flows)
+    damaged = bytearray(original)
+    for _ in range(data.draw(st.integers(0, 3), label="flips")):
+        pos = data.draw(st.integers(0, len(damaged) - 1), label="pos")
+        damaged[pos] = data.draw(st.integers(0, 255), label="byte")
+    cut = data.draw(st.integers(0, len(damaged)), label="cut")
+    damaged = bytes(damaged[:cut])
+    got = []
+    try:
+        for f in FlowReader(io.BytesIO(damaged)).stream():
+            got.append(f)
+    except FlowReadException as e:
+        assert e.offset is not None and 0 <= e.offset <= len(damaged)
+    assert len(got) <= len(flows)
+    for a, b in zip(flows, got, strict=False):
+        assert b.get_state() == a.get_state()
