@@ -110,7 +110,11 @@ async def main():
             s.close()
         print("RESULT " + json.dumps(out))
 
-asyncio.run(main())
+if sys.argv[1:] == ["uvloop"]:
+    import uvloop
+    uvloop.run(main())
+else:
+    asyncio.run(main())
 '''
 
 
@@ -131,9 +135,10 @@ def netns():
         subprocess.run(["ip", "netns", "del", name], check=False)
 
 
-def test_transparent_ipv4_ipv6_and_tls(netns):
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_transparent_ipv4_ipv6_and_tls(netns, loop):
     r = subprocess.run(
-        ["ip", "netns", "exec", netns, sys.executable, "-c", SCRIPT],
+        ["ip", "netns", "exec", netns, sys.executable, "-c", SCRIPT, loop],
         cwd=ROOT, capture_output=True, timeout=120,
     )
     lines = [ln for ln in r.stdout.decode().splitlines() if ln.startswith("RESULT ")]
