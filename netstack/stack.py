@@ -203,6 +203,7 @@ class Stack:
         self._own6 = next((a for a in self._own if len(a) == 16), None)
         self._ip_ident = int.from_bytes(os.urandom(2), "big")
         self._ntop: dict[bytes, str] = {}
+        self._pmtu: OrderedDict[bytes, tuple[int, float]] = OrderedDict()
 
     # ------------------------------------------------------------------ input
 
@@ -627,6 +628,9 @@ class Stack:
             self.counters["rx.icmp.error"] += 1
             if typ == V4_DEST_UNREACH and _code == V4_FRAG_NEEDED:
                 self.counters["rx.icmp.frag_needed"] += 1
+                # RFC 1191: next-hop MTU in bytes 6-8; the quoted header names the client.
+                if len(payload) >= 28:
+                    self._learn_pmtu(bytes(payload[24:28]), int.from_bytes(payload[6:8], "big"), 576)
         elif typ == V4_ECHO_REPLY:
             raise PacketError("icmp.unexpected_echo_reply")
         else:
@@ -659,6 +663,8 @@ class Stack:
             self.counters["rx.icmp6.error"] += 1
             if typ == V6_PACKET_TOO_BIG:
                 self.counters["rx.icmp6.packet_too_big"] += 1
+                if len(payload) >= 48:
+                    self._learn_pmtu(bytes(payload[32:48]), int.from_bytes(payload[4:8], "big"), 1280)
         elif typ == V6_ECHO_REPLY:
             raise PacketError("icmp6.unexpected_echo_reply")
         else:
@@ -741,9 +747,32 @@ class Stack:
 
     # ------------------------------------------------------------------ output, timers, events
 
+    def _learn_pmtu(self, client: bytes, mtu: int, floor: int) -> None:
+        """Remember a smaller path MTU towards a client (RFC 1191 / RFC 8201) for the
+        datagrams we fragment.  Bounded in size and time (10 minutes, RFC 1191), and never
+        below the protocol minimum, so a forged error can do little."""
+        if mtu >= self.config.mtu:
+            return
+        mtu = max(mtu, floor)
+        pmtu = self._pmtu
+        pmtu[client] = (mtu, self._now + 600.0)
+        pmtu.move_to_end(client)
+        while len(pmtu) > 4096:
+            pmtu.popitem(last=False)
+        self.counters["rx.icmp.pmtu_learned"] += 1
+
+    def path_mtu(self, client: str) -> int:
+        """The MTU used towards ``client``: the link MTU unless ICMP taught us a smaller one."""
+        entry = self._pmtu.get(_pack_ip(client))
+        return entry[0] if entry is not None and entry[1] > self._now else self.config.mtu
+
     def _send_ip(self, src: bytes, dst: bytes, proto: int, payload: bytes, df: bool = True) -> None:
-        """Wrap an upper-layer message in IP, fragmenting it when it exceeds the MTU."""
+        """Wrap an upper-layer message in IP, fragmenting it when it exceeds the path MTU."""
         mtu = self.config.mtu
+        if self._pmtu:
+            entry = self._pmtu.get(dst)
+            if entry is not None and entry[1] > self._now:
+                mtu = entry[0]
         ttl = self.config.ttl
         if len(src) == 4:
             self._ip_ident = ident = (self._ip_ident + 1) & 0xFFFF

@@ -189,3 +189,29 @@ def test_martian_sources_are_dropped() -> None:
     st.receive_packet(raw(IPv6(src="::1", dst=S6) / UDP()), 0.0)
     assert st.packets_to_send() == []
     assert st.counters["ipv4.bad_source"] == 2 and st.counters["ipv6.bad_source"] == 1
+
+
+def test_frag_needed_lowers_the_path_mtu_for_our_datagrams() -> None:
+    st = Stack(StackConfig(mtu=1500))
+    quoted = raw(IP(src=S4, dst=C4) / UDP(sport=53, dport=4000))[:28]
+    st.receive_packet(raw(IP(src="10.9.0.254", dst=S4) / ICMP(type=3, code=4, nexthopmtu=1000) / quoted), 1.0)
+    assert st.path_mtu(C4) == 1000 and st.path_mtu("10.9.0.3") == 1500
+    st.udp_send((S4, 53), (C4, 4000), b"x" * 1400)
+    frags = st.packets_to_send()
+    assert len(frags) == 2 and all(len(f) <= 1000 for f in frags)
+    # a forged tiny MTU is floored at 576, and the entry expires after 10 minutes
+    st.receive_packet(raw(IP(src="10.9.0.254", dst=S4) / ICMP(type=3, code=4, nexthopmtu=68) / quoted), 2.0)
+    assert st.path_mtu(C4) == 576
+    st.handle_timer(700.0)
+    assert st.path_mtu(C4) == 1500
+
+
+def test_packet_too_big_lowers_the_ipv6_path_mtu() -> None:
+    from scapy.all import ICMPv6PacketTooBig
+
+    st = Stack(StackConfig(mtu=1500))
+    quoted = raw(IPv6(src=S6, dst=C6) / UDP(sport=53, dport=4000) / (b"x" * 1400))
+    st.receive_packet(raw(IPv6(src="fd00::fe", dst=S6) / ICMPv6PacketTooBig(mtu=1280) / quoted[:1232]), 1.0)
+    assert st.path_mtu(C6) == 1280
+    st.udp_send((S6, 53), (C6, 4000), b"x" * 1400)
+    assert all(len(f) <= 1280 for f in st.packets_to_send())
