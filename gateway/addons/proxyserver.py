@@ -101,7 +101,12 @@ class Proxyserver:
                 except ValueError as e:
                     raise OptionsError(str(e)) from None
         if self.is_running and updated & {"mode", "listen_host", "listen_port", "server"}:
-            asyncio.get_running_loop().create_task(self.refresh_servers())
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                log.warning("listeners not restarted: option changed outside the event loop")
+                return
+            loop.create_task(self.refresh_servers())
 
     async def done(self) -> None:
         self.is_running = False

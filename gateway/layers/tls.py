@@ -199,9 +199,9 @@ async def intercept(
         hook_ctx.server = ctx.server.server
 
     server_obj = ctx.server.server if ctx.server is not None else None
-    alpn_for_client = _client_alpn_choice(list(hello.alpn_protocols), server_obj, server_connected, http2)
-    if server_connected and server_obj is not None and not server_obj.tls:
-        alpn_for_client = _client_alpn_choice(list(hello.alpn_protocols), None, False, http2)
+    alpn_for_client = _client_alpn_choice(
+        list(hello.alpn_protocols), server_obj, server_connected and bool(server_obj and server_obj.tls), http2
+    )
 
     cn = sni or _host_for_cert(dest[0], upstream_names)
     sans = [n for n in [sni, dest[0] if _is_ip(dest[0]) and not sni else None, *upstream_names] if n]
