@@ -66,9 +66,12 @@ class NetstackDriver:
         on_icmp_echo: Callable[[IcmpEchoRequest], bool | Awaitable[bool]] | None = None,
         trusted: bool = False,
         reader_limit: int = 2**16,
+        extra_info: dict[str, Any] | None = None,
         loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         """``trusted``: the link vouches for packet integrity (skip inner checksum checks).
+        ``extra_info``: added to every connection's ``get_extra_info`` (how a link tags its
+        connections, e.g. ``{"tun_interface": "tun0"}``).
 
         ``on_tcp_request(src, dst)`` returns (or resolves to) "accept", "refuse" or "drop";
         without it every connection is accepted.  ``on_udp_datagram(src, dst, data)`` may
@@ -84,6 +87,7 @@ class NetstackDriver:
         self._on_icmp_echo = on_icmp_echo
         self._trusted = trusted
         self._reader_limit = reader_limit
+        self._extra_info = dict(extra_info or {})
         self._transports: dict[int, NetstackTransport] = {}
         self._flows: dict[tuple[Address, Address], NetstackDatagramStream] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -255,7 +259,7 @@ class NetstackDriver:
         stack = self.stack
         if decision == "accept":
             if stack.accept_tcp(ev.conn_id):
-                self._transports[ev.conn_id] = NetstackTransport(self, ev.conn_id, ev.src, ev.dst)
+                self._transports[ev.conn_id] = NetstackTransport(self, ev.conn_id, ev.src, ev.dst, self._extra_info)
         elif decision == "refuse":
             stack.refuse_tcp(ev.conn_id)
         else:

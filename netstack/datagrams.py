@@ -29,7 +29,7 @@ class NetstackDatagramStream:
         self._waiter: asyncio.Future[None] | None = None
         self._closed = False
         self.dropped = 0
-        self._extra = {"peername": client, "sockname": destination, "socket": None}
+        self._extra = {**driver._extra_info, "peername": client, "sockname": destination, "socket": None}
 
     async def recv(self) -> bytes | None:
         while not self._queue:

@@ -90,7 +90,7 @@ class Client:
 class Harness:
     def __init__(self, **callbacks) -> None:
         self.clients: list[Client] = []
-        self.driver = NetstackDriver(StackConfig(), send_packets=self._to_clients, **callbacks)
+        self.driver = NetstackDriver(StackConfig(), send_packets=self._to_clients, extra_info={"link": "test"}, **callbacks)
 
     def _to_clients(self, packets: list[bytes]) -> None:
         for p in packets:
@@ -129,7 +129,7 @@ async def test_extra_info_is_that_of_a_socket() -> None:
     seen: dict = {}
 
     async def app(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        for k in ("peername", "sockname", "socket"):
+        for k in ("peername", "sockname", "socket", "link"):
             seen[k] = writer.get_extra_info(k)
         seen["can_write_eof"] = writer.can_write_eof()
         writer.close()
@@ -137,7 +137,13 @@ async def test_extra_info_is_that_of_a_socket() -> None:
     h = Harness(on_tcp_connection=app)
     c = h.client(443)
     await c.wait_for(lambda: "peername" in seen)
-    assert seen == {"peername": (CLIENT, 40000), "sockname": (SERVER, 443), "socket": None, "can_write_eof": True}
+    assert seen == {
+        "peername": (CLIENT, 40000),
+        "sockname": (SERVER, 443),
+        "socket": None,
+        "link": "test",
+        "can_write_eof": True,
+    }
 
 
 async def test_drain_blocks_while_the_peer_does_not_read() -> None:
