@@ -150,6 +150,43 @@ def _write_private(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+def _create_exclusive(path: Path, data: bytes) -> bool:
+    """Write a private file only if ``path`` does not exist yet (atomic against other
+    processes creating it at the same time); False if it already existed."""
+    tmp = path.with_name(path.name + f".{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+    try:
+        os.link(tmp, path)
+        return True
+    except FileExistsError:
+        return False
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _remove_stale_leaves(leaf_dir: Path) -> None:
+    """Leaf files of processes that died without ``close()`` (their pid is in the name)."""
+    for f in leaf_dir.glob("*.pem"):
+        parts = f.stem.split("-")  # leaf-PID-HASH / key-PID-RANDOM
+        pid = int(parts[1]) if len(parts) == 3 and parts[1].isdigit() else None
+        if pid is not None and pid != os.getpid() and not _pid_alive(pid):
+            f.unlink(missing_ok=True)
+
+
 def _write_public(path: Path, data: bytes) -> None:
     tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
     tmp.write_bytes(data)
@@ -252,7 +289,8 @@ class CertStore:
         self._leaf_dir = self.state_dir / "leaf-certs"
         self._leaf_dir.mkdir(mode=0o700, exist_ok=True)
         os.chmod(self._leaf_dir, 0o700)
-        self._leaf_key_path = self._leaf_dir / f"leaf-key-{os.getpid()}-{secrets.token_hex(4)}.pem"
+        _remove_stale_leaves(self._leaf_dir)
+        self._leaf_key_path = self._leaf_dir / f"key-{os.getpid()}-{secrets.token_hex(4)}.pem"
         _write_private(
             self._leaf_key_path,
             self.leaf_key.private_bytes(
@@ -297,8 +335,10 @@ class CertStore:
                 serialization.PrivateFormat.TraditionalOpenSSL,
                 serialization.NoEncryption(),
             )
-            _write_private(self.ca_path, key_pem + cert.public_bytes(serialization.Encoding.PEM))
-            log.info("created a new CA in %s", self.ca_path)
+            if _create_exclusive(self.ca_path, key_pem + cert.public_bytes(serialization.Encoding.PEM)):
+                log.info("created a new CA in %s", self.ca_path)
+            else:
+                return self._load_or_create_ca()  # another process made one first: use it
         self._write_public_ca_files(cert)
         return key, cert
 
@@ -381,7 +421,7 @@ class CertStore:
                 self._leaves.move_to_end(key)
                 return hit
         cert = self._mint(names, organization)
-        path = self._leaf_dir / f"{hashlib.sha256(repr(key).encode()).hexdigest()[:32]}-{os.getpid()}.pem"
+        path = self._leaf_dir / f"leaf-{os.getpid()}-{hashlib.sha256(repr(key).encode()).hexdigest()[:32]}.pem"
         _write_public(path, cert.to_pem() + self.default_ca.to_pem())
         with self._lock:
             self._leaves[key] = (cert, path)

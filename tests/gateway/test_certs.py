@@ -76,3 +76,31 @@ def test_leaf_verifies_in_real_handshake(tmp_path):
                     break
             assert done == {"c", "s"}
             assert client.selected_alpn_protocol() == "h2"
+
+
+def test_stale_leaf_files_of_dead_processes_are_removed(tmp_path):
+    import subprocess
+    import sys
+
+    CertStore(tmp_path).close()
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True)
+    pid = int(dead.stdout)
+    stale = tmp_path / "leaf-certs" / f"leaf-{pid}-{'ab' * 16}.pem"
+    stale.write_bytes(b"x")
+    live = tmp_path / "leaf-certs" / f"leaf-{os.getpid()}-{'cd' * 16}.pem"
+    live.write_bytes(b"x")
+    store = CertStore(tmp_path)
+    assert not stale.exists() and live.exists()
+    store.close()
+    live.unlink()
+
+
+def test_two_processes_racing_create_one_ca(tmp_path):
+    import subprocess
+    import sys
+
+    code = "import sys; from gateway.certs import CertStore; s = CertStore(sys.argv[1]); print(s.default_ca.fingerprint().hex()); s.close()"
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE) for _ in range(4)]
+    fps = {p.communicate(timeout=60)[0].strip() for p in procs}
+    assert len(fps) == 1
+    assert CertStore(tmp_path).default_ca.fingerprint().hex().encode() in fps
