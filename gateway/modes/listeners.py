@@ -90,6 +90,14 @@ class TcpListener(ModeServer):
         self._register([_addr(s.getsockname()) for s in self._server.sockets])
 
     async def _on_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        # Top of a connection task: a cancellation (stop(), shutdown) ends here.  Python
+        # 3.11's stream callback would otherwise log the CancelledError as an error.
+        try:
+            await self._serve(reader, writer)
+        except asyncio.CancelledError:
+            writer.close()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._track()
         sock = writer.get_extra_info("socket")
         if sock is not None:
@@ -98,7 +106,6 @@ class TcpListener(ModeServer):
         try:
             arrival = await self._accept(reader, writer)
         except asyncio.CancelledError:
-            writer.close()
             raise
         except Exception:  # noqa: BLE001 - a bad client must not reach the event loop
             log.exception("%s: accepting a connection failed", self.spec)
