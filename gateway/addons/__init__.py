@@ -15,6 +15,7 @@ from typing import Any
 DEFAULT_ADDONS: list[tuple[str, str]] = [
     ("gateway.addons.proxyserver", "Proxyserver"),
     ("gateway.addons.onboarding", "Onboarding"),
+    ("gateway.links.tun.addon", "TunOptions"),
     ("gateway.addons.block_list", "BlockList"),
     ("gateway.addons.anticache", "AntiCache"),
     ("gateway.addons.anticomp", "AntiComp"),

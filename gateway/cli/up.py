@@ -40,6 +40,7 @@ _FLAG_OPTIONS = [
     ("tcp_hosts", "tcp_hosts"),
     ("udp_hosts", "udp_hosts"),
     ("dns_server", "dns_server"),
+    ("lan", "tun_lan"),
 ]
 
 
@@ -59,12 +60,16 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     net.add_argument(
         "--mode", action="append", metavar="SPEC",
         help="mode[:data][@[host:]port]: regular, socks5, upstream:URL, reverse:URL, transparent, "
-             "wireguard (repeat for several modes side by side)",
+             "wireguard, tun[:NAME] (repeat for several modes side by side)",
     )
     net.add_argument("--listen-host", metavar="HOST", help="address to listen on (default: per mode)")
     net.add_argument("-p", "--listen-port", type=int, metavar="PORT", help="port to listen on (default: per mode)")
     net.add_argument("--proxyauth", metavar="USER:PASS", help="require this login from proxy clients ('any' accepts all)")
     net.add_argument("--upstream-auth", metavar="USER:PASS", help="login sent to the upstream proxy")
+    net.add_argument(
+        "--lan", action="append", metavar="IFACE",
+        help="with --mode tun: intercept what hosts on this LAN interface route through this host (repeatable)",
+    )
     net.add_argument("--dns-server", action="append", metavar="ADDR", help="upstream DNS resolver (repeatable; default: system)")
 
     tls = p.add_argument_group("interception")

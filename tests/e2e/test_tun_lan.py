@@ -22,7 +22,6 @@ import pytest
 from tests.e2e.lab import REPO, SERVER_V4, SERVER_V6, Lab
 
 TABLE = "26472"
-ADDON = str(REPO / "gateway" / "links" / "tun" / "addon.py")
 
 CLIENT = r"""
 import asyncio, socket, sys
@@ -74,7 +73,7 @@ class Gateway:
         self.log = open(state / f"{iface}.log", "ab")  # noqa: SIM115 - closed in stop()
         self.proc = lab.popen(
             "gateway", sys.executable, "-m", "gateway", "up", "--mode", f"tun:{iface}",
-            "-s", ADDON, "--set", "tun_lan=to-lan",
+            "--lan", "to-lan",
             "--set", f"ssl_verify_upstream_trusted_ca={lab.server_ca}",
             "-w", str(self.flows), "--state-dir", str(state), *extra,
             stdout=self.log, stderr=subprocess.STDOUT, cwd=REPO,
