@@ -112,31 +112,35 @@ async def start_mode(
     elif kind == "reverse":
         target = tuple(mode.address)  # type: ignore[attr-defined]
         proto = mode.transport_protocol
-        if proto == "udp" or proto == "both":
 
-            def udp_arrival(peer: Address, sockname: Address) -> Arrival:
-                return Arrival(mode=spec, transport="udp", peername=peer, sockname=sockname, destination=target)
-
-            udp = UdpListener(spec, handler, udp_arrival)
-            await udp.start(host, port)
-            if proto == "udp":
-                return udp
-        else:
-            udp = None
+        def udp_arrival(peer: Address, sockname: Address) -> Arrival:
+            return Arrival(mode=spec, transport="udp", peername=peer, sockname=sockname, destination=target)
 
         async def accept_reverse(reader: Any, writer: Any) -> Arrival | None:
             return arrival(writer, target)
 
-        tcp = TcpListener(spec, handler, accept_reverse)
-        try:
-            await tcp.start(host, port if udp is None else udp.address[1])
-        except OSError:
-            if udp is not None:
+        if proto == "udp":
+            udp = UdpListener(spec, handler, udp_arrival)
+            await udp.start(host, port)
+            return udp
+        if proto == "tcp":
+            tcp = TcpListener(spec, handler, accept_reverse)
+            await tcp.start(host, port)
+            return tcp
+        # Both (reverse:dns): the same port number on UDP and TCP.  With port 0 the UDP
+        # port the kernel picks may be taken on TCP: try a few.
+        for attempt in range(10):
+            udp = UdpListener(spec, handler, udp_arrival)
+            await udp.start(host, port)
+            tcp = TcpListener(spec, handler, accept_reverse)
+            try:
+                await tcp.start(host, udp.address[1])
+            except OSError:
                 await udp.stop()
-            raise
-        if udp is not None:
+                if port != 0 or attempt == 9:
+                    raise
+                continue
             return _Combined(spec, handler, [tcp, udp])
-        server = tcp
     else:
         raise ValueError(f"mode {kind!r} cannot be started here")
     return server

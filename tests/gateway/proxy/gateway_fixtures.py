@@ -216,10 +216,6 @@ class Servers:
             def datagram_received(self, data: bytes, addr: Any) -> None:
                 self.transport.sendto(answer(data), addr)
 
-        transport, _ = await loop.create_datagram_endpoint(Udp, local_addr=("127.0.0.1", 0))
-        self.transports.append(transport)
-        port = transport.get_extra_info("sockname")[1]
-
         async def on_tcp(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
             try:
                 while True:
@@ -232,8 +228,17 @@ class Servers:
             finally:
                 w.close()
 
-        server = await asyncio.start_server(on_tcp, "127.0.0.1", port)
-        self.running.append(server)
+        for _ in range(10):  # the UDP port picked by the kernel may be taken on TCP
+            transport, _ = await loop.create_datagram_endpoint(Udp, local_addr=("127.0.0.1", 0))
+            port = transport.get_extra_info("sockname")[1]
+            try:
+                server = await asyncio.start_server(on_tcp, "127.0.0.1", port)
+            except OSError:
+                transport.close()
+                continue
+            self.transports.append(transport)
+            self.running.append(server)
+            break
         return port
 
 
