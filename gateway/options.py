@@ -97,6 +97,10 @@ class Options(OptManager):
             "Upstream DNS resolvers (`ip` or `ip:port`).  Empty: the system's resolvers.",
         )
         self.add_option(
+            "keep_host_header", bool, False,
+            "Reverse mode: keep the client's Host header instead of rewriting it to the target's.",
+        )
+        self.add_option(
             "showhost", bool, False,
             "Show the Host header instead of the connection address in URLs.",
         )

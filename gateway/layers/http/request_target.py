@@ -93,7 +93,13 @@ def build_request(
     else:
         raise RequestTargetError(f"invalid request-target: {target[:80]!r}")
     now = time.time()
-    return Request(
+    request = Request(
         host, port, method, scheme, authority, path, head.http_version,
         Headers(head.fields), None, None, now, None,
     )
+    if mode.name == "reverse" and mode.address is not None and not getattr(ctx.options, "keep_host_header", False):
+        # As a reverse proxy we are the origin to the client: the server expects its own
+        # name in Host (virtual hosting, redirects), not ours.
+        default = DEFAULT_PORTS.get(scheme.decode(), 0)
+        request.host_header = host if port == default else f"{host}:{port}"
+    return request

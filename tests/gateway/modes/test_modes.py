@@ -118,6 +118,8 @@ async def test_reverse_http_and_https(gateway, servers):
     assert code == 0 and out.startswith("hello from server"), err
     (flow,) = await gateway.hooks.wait_for("response")
     assert flow.server_conn.address == ("127.0.0.1", port)
+    # The server is told its own name, not the proxy's (mitmproxy's keep_host_header=False).
+    assert flow.request.headers["host"] == f"127.0.0.1:{port}"
     tls_port = await servers.http(tls=servers.tls_context(["localhost"]))
     proxy = await gateway.start(f"reverse:https://localhost:{tls_port}@127.0.0.1:0")
     code, out, err = await curl("--cacert", gateway.ca_pem, f"https://localhost:{proxy.address[1]}/hello")
