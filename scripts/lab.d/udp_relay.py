@@ -20,6 +20,9 @@ import random
 import signal
 import socket
 import time
+from collections import deque
+
+MAX_QUEUED = 20_000
 
 
 def parse_addr(text: str) -> tuple[str, int]:
@@ -44,6 +47,8 @@ class Relay:
         self.delay, self.loss = delay, loss
         self.rng = random.Random(seed)
         self.client: tuple | None = None
+        self.queue: deque = deque()
+        self.timer: asyncio.TimerHandle | None = None
         self.counts = {"up": 0, "down": 0, "dropped": 0}
 
     def start(self) -> None:
@@ -56,10 +61,27 @@ class Relay:
         if self.loss and self.rng.random() < self.loss:
             self.counts["dropped"] += 1
             return
-        if self.delay:
-            self.loop.call_later(self.delay, self._send, send, data, addr)
-        else:
+        if not self.delay:
             self._send(send, data, addr)
+            return
+        # A constant delay keeps each direction in order: one FIFO and one timer for the head
+        # instead of a timer per datagram (which costs more than the forwarding itself).
+        if len(self.queue) >= MAX_QUEUED:
+            self.counts["dropped"] += 1  # a full router buffer
+            return
+        self.queue.append((self.loop.time() + self.delay, send, data, addr))
+        if self.timer is None:
+            self.timer = self.loop.call_at(self.queue[0][0], self._release)
+
+    def _release(self) -> None:
+        self.timer = None
+        now = self.loop.time()
+        queue = self.queue
+        while queue and queue[0][0] <= now:
+            _, send, data, addr = queue.popleft()
+            self._send(send, data, addr)
+        if queue:
+            self.timer = self.loop.call_at(queue[0][0], self._release)
 
     @staticmethod
     def _send(send, data: bytes, addr: tuple) -> None:

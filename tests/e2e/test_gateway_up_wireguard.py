@@ -239,8 +239,12 @@ def test_two_phones_told_apart(lab: Lab, gw: Gateway) -> None:
         assert time.monotonic() < deadline, "the running gateway did not pick up phone2"
         time.sleep(0.2)
     gw.phone_up(conf, "phone2")
-    curl(lab, f"http://{SERVER_V4}/?from=one")
-    out = curl(lab, "-i", f"http://{SERVER_V4}/?from=two", node="phone2")
+    try:
+        curl(lab, f"http://{SERVER_V4}/?from=one")
+        out = curl(lab, "-i", f"http://{SERVER_V4}/?from=two", node="phone2")
+    finally:
+        lab.phone_down("phone2")
+        gw.phones.remove("phone2")
     assert "x-gateway-addon: seen phone2" in out.lower()
 
     def by_query(flows: list, q: str) -> list:
@@ -251,3 +255,62 @@ def test_two_phones_told_apart(lab: Lab, gw: Gateway) -> None:
     assert one and two
     assert one[0].client_conn.wireguard_peer == "phone" and one[0].client_conn.peername[0] == "10.0.0.2"
     assert two[0].client_conn.wireguard_peer == "phone2" and two[0].client_conn.peername[0] == "10.0.0.3"
+
+
+def test_a_strangers_handshake_changes_nothing(lab: Lab, gw: Gateway) -> None:
+    """A phone with a key the gateway never issued gets no session; the real phone carries on."""
+    conf = (gw.state / "st" / "peers" / "phone.conf").read_text()
+    stranger_key = subprocess.run(["wg", "genkey"], capture_output=True, text=True, check=True).stdout.strip()
+    lines = []
+    for line in conf.splitlines():
+        key = line.split("=", 1)[0].strip()
+        if key == "PrivateKey":
+            line = f"PrivateKey = {stranger_key}"
+        elif key == "Endpoint":
+            line = f"Endpoint = {GATEWAY_PHONE2_V4}:51820"
+        lines.append(line)
+    stranger = gw.state / "stranger.conf"
+    stranger.write_text("\n".join(lines) + "\n")
+    stranger.chmod(0o600)
+    lab.phone_up(stranger, "phone2")
+    try:
+        r = lab.exec("phone2", "curl", "-sS", "--max-time", "4", f"http://{SERVER_V4}/", check=False)
+        assert r.returncode != 0
+        assert _latest_handshake(lab, "phone2") == 0
+    finally:
+        lab.phone_down("phone2")
+    assert curl(lab, f"http://{SERVER_V4}/").startswith("hello from the gateway lab")
+
+
+def _run_gateway(lab: Lab, state: Path, *extra: str) -> subprocess.Popen:
+    return lab.popen("gateway", sys.executable, "-m", "gateway", "up", "--state-dir", str(state), *extra,
+                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=str(REPO),
+                     env=dict(os.environ, PYTHONPATH=str(REPO)))
+
+
+def test_busy_port_is_one_line_and_ctrl_c_stops_cleanly(lab: Lab, gw: Gateway, tmp_path: Path) -> None:
+    busy = _run_gateway(lab, tmp_path / "busy", "--set", f"wireguard_endpoint={GATEWAY_PHONE_V4}")
+    out, _ = busy.communicate(timeout=30)
+    text = out.decode(errors="replace")
+    assert busy.returncode not in (0, None)
+    errors = [line for line in text.splitlines() if "51820" in line or "in use" in line.lower()]
+    assert len(errors) == 1, text
+    assert "Traceback" not in text
+
+    other = _run_gateway(lab, tmp_path / "other", "--mode", "wireguard@51821",
+                         "--set", f"wireguard_endpoint={GATEWAY_PHONE_V4}")
+    try:
+        assert other.stdout is not None
+        deadline = time.monotonic() + 30
+        seen = b""
+        while b"listening" not in seen:
+            assert time.monotonic() < deadline and other.poll() is None, seen.decode(errors="replace")
+            seen += other.stdout.readline()
+        other.send_signal(2)  # SIGINT, as Ctrl-C
+        rest, _ = other.communicate(timeout=15)
+        assert other.returncode == 0, (seen + rest).decode(errors="replace")
+        assert b"Traceback" not in rest
+    finally:
+        if other.poll() is None:
+            other.kill()
+            other.wait(5)

@@ -159,8 +159,11 @@ class WireGuardServer(ModeServer):
             return
         text = render_client_config(state, peer, endpoint=state.endpoint, dns=dns, mtu=mtu,
                                     keepalive=int(_opt(self.options, "wireguard_keepalive", 25)))
+        # A first run that failed (busy port) already created the state: show the QR code
+        # until a run got as far as writing the file.
+        first_time = created or not self.store.client_config_path(peer.name).exists()
         path = self.store.write_client_config(peer.name, text)
-        if created:
+        if first_time:
             print(f"WireGuard client configuration for {peer.name!r} (scan the QR code with the "
                   f"WireGuard app):\n\n{text}", file=self.out)
             try:
