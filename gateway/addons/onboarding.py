@@ -58,7 +58,9 @@ class Onboarding:
         return host.rstrip(".").lower() == ctx.options.onboarding_host.lower()
 
     def request(self, flow: Any) -> None:
-        if flow.response is not None or not self._is_onboarding(flow.request.host):
+        # pretty_host: the Host header when present.  In packet and transparent modes
+        # request.host is the address the phone connected to, not the name it asked for.
+        if flow.response is not None or not self._is_onboarding(flow.request.pretty_host):
             return
         from gateway.http import Response
 

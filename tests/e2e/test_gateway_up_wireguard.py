@@ -316,8 +316,6 @@ def test_busy_port_is_one_line_and_ctrl_c_stops_cleanly(lab: Lab, gw: Gateway, t
             other.wait(5)
 
 
-@pytest.mark.xfail(strict=True, reason="gateway/addons/onboarding.py matches flow.request.host, which is the "
-                   "destination address (onboarding_ip) in packet modes, not the Host header")
 def test_onboarding_page_through_the_tunnel(lab: Lab, gw: Gateway) -> None:
     """The CA download page answers for its host name at whatever address the phone used."""
     out = curl(lab, "http://gateway.internal/cert/pem")  # the name resolves through the in-tunnel DNS
