@@ -60,7 +60,8 @@ class NetstackDriver:
         *,
         send_packets: Callable[[list[bytes]], None],
         on_tcp_request: Callable[[Address, Address], Decision | Awaitable[Decision]] | None = None,
-        on_tcp_connection: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]] | None = None,
+        on_tcp_connection: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+        | None = None,
         on_udp_datagram: Callable[[Address, Address, bytes], Any] | None = None,
         on_udp_flow: Callable[[NetstackDatagramStream], Awaitable[None]] | None = None,
         on_icmp_echo: Callable[[IcmpEchoRequest], bool | Awaitable[bool]] | None = None,
@@ -259,7 +260,9 @@ class NetstackDriver:
         stack = self.stack
         if decision == "accept":
             if stack.accept_tcp(ev.conn_id):
-                self._transports[ev.conn_id] = NetstackTransport(self, ev.conn_id, ev.src, ev.dst, self._extra_info)
+                self._transports[ev.conn_id] = NetstackTransport(
+                    self, ev.conn_id, ev.src, ev.dst, self._extra_info
+                )
         elif decision == "refuse":
             stack.refuse_tcp(ev.conn_id)
         else:
@@ -276,7 +279,9 @@ class NetstackDriver:
         writer = asyncio.StreamWriter(t, protocol, reader, loop)
         self._spawn(self._serve(t, reader, writer))
 
-    async def _serve(self, t: NetstackTransport, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _serve(
+        self, t: NetstackTransport, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
         assert self._on_tcp_connection is not None
         try:
             await self._on_tcp_connection(reader, writer)

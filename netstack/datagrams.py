@@ -19,7 +19,11 @@ if TYPE_CHECKING:
 
 class NetstackDatagramStream:
     def __init__(
-        self, driver: NetstackDriver, client: tuple[str, int], destination: tuple[str, int], max_queue: int = 256
+        self,
+        driver: NetstackDriver,
+        client: tuple[str, int],
+        destination: tuple[str, int],
+        max_queue: int = 256,
     ) -> None:
         self._driver = driver
         self._client = client

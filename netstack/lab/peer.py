@@ -70,7 +70,12 @@ def tcp_send(host: str, port: str, nbytes: str, seed: str = "1", timeout: str = 
     _n, reply = _read_all(s)
     elapsed = time.monotonic() - t0
     s.close()
-    return {"sent": int(nbytes), "sha256": h.hexdigest(), "reply": reply.decode(errors="replace"), "elapsed": elapsed}
+    return {
+        "sent": int(nbytes),
+        "sha256": h.hexdigest(),
+        "reply": reply.decode(errors="replace"),
+        "elapsed": elapsed,
+    }
 
 
 def tcp_recv(host: str, port: str, nbytes: str, seed: str = "1", timeout: str = "120") -> dict:

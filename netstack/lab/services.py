@@ -22,6 +22,7 @@ REFUSE = 9005  # refused by on_tcp_request
 DROP = 9006  # dropped by on_tcp_request
 SLOW_ACCEPT = 9007  # accepted after an async decision, then echo
 HOLD = 9008  # keep the connection idle until the peer closes
+HTTP = 8080  # a minimal HTTP/1.1 server: GET /N answers N pattern bytes
 
 UDP_BIG = 53  # answer every datagram with 3000 bytes
 UDP_ECHO = 7
@@ -61,6 +62,7 @@ class Services:
             HALF_CLOSE: self.half_close,
             RESET: self.reset,
             HOLD: self.hold,
+            HTTP: self.http,
         }.get(port, self.echo)
         try:
             await handler(reader, writer)
@@ -109,6 +111,18 @@ class Services:
         await reader.readline()
         writer.transport.abort()
         self.results.append({"port": RESET, "aborted": True})
+
+    async def http(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        path = head.split(b" ", 2)[1].decode()
+        size = int(path.strip("/") or 0)
+        writer.write(f"HTTP/1.1 200 OK\r\nContent-Length: {size}\r\nConnection: close\r\n\r\n".encode())
+        for chunk in pattern(size, 7):
+            writer.write(chunk)
+            await writer.drain()
+        writer.close()
+        await writer.wait_closed()
+        self.results.append({"port": HTTP, "path": path})
 
     async def hold(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await reader.read()

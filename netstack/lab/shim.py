@@ -35,11 +35,21 @@ class Impairment:
 
     @property
     def passthrough(self) -> bool:
-        return not (self.drop or self.duplicate or self.reorder or self.corrupt or self.delay or self.jitter or self.rate)
+        return not (
+            self.drop
+            or self.duplicate
+            or self.reorder
+            or self.corrupt
+            or self.delay
+            or self.jitter
+            or self.rate
+        )
 
 
 class LossyLink:
-    def __init__(self, impairment: Impairment, deliver: Callable[[list[bytes]], None], loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self, impairment: Impairment, deliver: Callable[[list[bytes]], None], loop: asyncio.AbstractEventLoop
+    ) -> None:
         self.imp = impairment
         self.deliver = deliver
         self.loop = loop

@@ -128,7 +128,10 @@ class TunLab:
     async def peer(self, *args: str, timeout: float = 120.0) -> dict[str, Any]:
         """Run one kernel-side peer command in the namespace and return its JSON report."""
         proc = await asyncio.create_subprocess_exec(
-            *self.peer_argv(*args), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=self.env()
+            *self.peer_argv(*args),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=self.env(),
         )
         try:
             out, err = await asyncio.wait_for(proc.communicate(), timeout)

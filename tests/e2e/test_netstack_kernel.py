@@ -20,7 +20,9 @@ from netstack.lab.tunlab import TARGET4, TARGET6, TunLab
 
 pytestmark = [
     pytest.mark.e2e,
-    pytest.mark.skipif(os.geteuid() != 0 or not os.path.exists("/dev/net/tun"), reason="needs root and /dev/net/tun"),
+    pytest.mark.skipif(
+        os.geteuid() != 0 or not os.path.exists("/dev/net/tun"), reason="needs root and /dev/net/tun"
+    ),
 ]
 
 MB = 1_000_000
@@ -45,7 +47,10 @@ async def test_namespace_is_removed_even_when_the_test_fails() -> None:
             assert lab.ns in namespaces()
             # only lo and the TUN device: no link to the root namespace
             code, links = await lab.run("ip", "-o", "link")
-            assert code == 0 and sorted(line.split(":")[1].strip() for line in links.splitlines()) == ["lo", "nstun0"]
+            assert code == 0 and sorted(line.split(":")[1].strip() for line in links.splitlines()) == [
+                "lo",
+                "nstun0",
+            ]
             raise RuntimeError("boom")
     assert lab.ns not in namespaces()
 
@@ -70,7 +75,9 @@ async def test_100mb_kernel_to_netstack_byte_exact(lab: TunLab, target: str) -> 
 @pytest.mark.parametrize("target", FAMILIES)
 async def test_100mb_netstack_to_kernel_byte_exact(lab: TunLab, target: str) -> None:
     r = await lab.peer("tcp_recv", target, str(svc.SOURCE), str(100 * MB), "12")
-    sent = await lab.peer("tcp_send", target, str(svc.SINK), str(100 * MB), "12")  # the same pattern's digest, by the kernel
+    sent = await lab.peer(
+        "tcp_send", target, str(svc.SINK), str(100 * MB), "12"
+    )  # the same pattern's digest, by the kernel
     assert r["received"] == 100 * MB
     assert r["sha256"] == sent["sha256"]
 
@@ -121,6 +128,25 @@ async def test_many_parallel_connections(lab: TunLab, target: str) -> None:
 
 
 @pytest.mark.parametrize("target", FAMILIES)
+async def test_curl_fetches_from_netstack(lab: TunLab, target: str) -> None:
+    host = f"[{target}]" if ":" in target else target
+    code, out = await lab.run(
+        "curl",
+        "-sS",
+        "--max-time",
+        "20",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code} %{size_download}",
+        f"http://{host}:{svc.HTTP}/2000000",
+    )
+    assert code == 0, out
+    assert out.split() == ["200", "2000000"]
+    assert lab.services.results == [{"port": svc.HTTP, "path": "/2000000"}]
+
+
+@pytest.mark.parametrize("target", FAMILIES)
 async def test_udp_3000_byte_reply_is_fragmented_and_arrives(lab: TunLab, target: str) -> None:
     import hashlib
 
@@ -165,7 +191,9 @@ async def test_lossy_slow_link_transfers_stay_byte_exact(loss: float, size: int)
     """Drop, duplicate, reorder and corrupt at the given rate, 20 ms each way, both directions."""
 
     def imp(seed: int) -> Impairment:
-        return Impairment(drop=loss, duplicate=loss / 2, reorder=loss, corrupt=loss / 2, delay=0.020, seed=seed)
+        return Impairment(
+            drop=loss, duplicate=loss / 2, reorder=loss, corrupt=loss / 2, delay=0.020, seed=seed
+        )
 
     async with TunLab(to_stack=imp(1), to_kernel=imp(2), congctl="cubic") as lab:
         up = await lab.peer("tcp_send", TARGET4, str(svc.SINK), str(size), "21", "170", timeout=180)
@@ -177,7 +205,12 @@ async def test_lossy_slow_link_transfers_stay_byte_exact(loss: float, size: int)
         assert lab.shim_in.corrupted > 0 or lab.shim_out.corrupted > 0
         # corrupted packets were caught by checksums, never delivered as data
         c = lab.driver.counters
-        assert c["tcp.bad_checksum"] + c["ipv4.bad_checksum"] + sum(v for k, v in c.items() if "truncated" in k or "bad" in k) > 0
+        assert (
+            c["tcp.bad_checksum"]
+            + c["ipv4.bad_checksum"]
+            + sum(v for k, v in c.items() if "truncated" in k or "bad" in k)
+            > 0
+        )
 
 
 async def test_works_with_untrusted_checksums_off_path() -> None:

@@ -30,7 +30,9 @@ SERVER = "198.51.100.1"
 class Client:
     """One client connection driven on the loop, its packets crossing an in-memory link."""
 
-    def __init__(self, driver: NetstackDriver, port: int, *, sport: int = 40000, consume: bool = True) -> None:
+    def __init__(
+        self, driver: NetstackDriver, port: int, *, sport: int = 40000, consume: bool = True
+    ) -> None:
         self.loop = asyncio.get_running_loop()
         self.driver = driver
         self.local = (socket.inet_aton(CLIENT), sport)
@@ -90,7 +92,9 @@ class Client:
 class Harness:
     def __init__(self, **callbacks) -> None:
         self.clients: list[Client] = []
-        self.driver = NetstackDriver(StackConfig(), send_packets=self._to_clients, extra_info={"link": "test"}, **callbacks)
+        self.driver = NetstackDriver(
+            StackConfig(), send_packets=self._to_clients, extra_info={"link": "test"}, **callbacks
+        )
 
     def _to_clients(self, packets: list[bytes]) -> None:
         for p in packets:
