@@ -208,11 +208,17 @@ async def test_proxyauth(proxy_factory: Any, origin: Any) -> None:
         assert "proxy-authorization" not in {k.lower() for k, _ in r.json()["headers"]}
 
 
-async def test_reverse_mode_keeps_host_header(proxy_factory: Any, origin: Any) -> None:
+async def test_reverse_mode_rewrites_host_unless_keep_host_header(proxy_factory: Any, origin: Any) -> None:
     proxy = await proxy_factory(mode=f"reverse:http://127.0.0.1:{origin.port}@0")
     async with httpx.AsyncClient() as client:
         r = await client.get(f"http://127.0.0.1:{proxy.port}/echo?a=1", headers={"Host": "example.org"})
     assert r.json()["path"] == "/echo?a=1"
+    assert ["Host", f"127.0.0.1:{origin.port}"] in r.json()["headers"]
+    proxy = await proxy_factory(
+        mode=f"reverse:http://127.0.0.1:{origin.port}@0", options={"keep_host_header": True}
+    )
+    async with httpx.AsyncClient() as client:
+        r = await client.get(f"http://127.0.0.1:{proxy.port}/echo?a=1", headers={"Host": "example.org"})
     assert ["Host", "example.org"] in r.json()["headers"]
 
 
