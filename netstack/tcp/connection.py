@@ -757,6 +757,8 @@ class TcpConnection:
         if recovery:
             high = self._high_rxt
             lost_end = self._lost_end
+            if lost_end > self.snd_max:
+                lost_end = self.snd_max
             if lost_end > high:
                 pipe -= (lost_end - high) - self._score.sacked_between(high, lost_end)
             # Retransmit what is deemed lost, lowest first.
@@ -781,6 +783,8 @@ class TcpConnection:
                 if fin_abs is not None and start + n > fin_abs:
                     n = fin_abs - start
                     fin = FIN
+                    if n < 0:
+                        break
                 flags = ACK | fin
                 if n:
                     with sb.view(start, n) as payload:

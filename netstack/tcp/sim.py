@@ -120,7 +120,7 @@ class Endpoint:
     unread: int = 0
     eof: bool = False
     closed: str | None = None
-    close_on_eof: bool = True
+    close_on_eof: bool = False  # True: close only after the peer's FIN (as a server answering a request)
     events: list = field(default_factory=list)
     done_at: float | None = None
     hasher: object = None
@@ -173,7 +173,13 @@ class Simulator:
             "client", CLIENT, SERVER, client_config or TcpConfig(), client_iss, to_send=client_data
         )
         self.server = Endpoint(
-            "server", SERVER, CLIENT, server_config or TcpConfig(), server_iss, to_send=server_data
+            "server",
+            SERVER,
+            CLIENT,
+            server_config or TcpConfig(),
+            server_iss,
+            to_send=server_data,
+            close_on_eof=True,
         )
         self.verify = verify_checksums
         self.now = 0.0
@@ -272,7 +278,7 @@ class Simulator:
             ep.close_after_send
             and not ep.closed_sent
             and ep.sent_upto >= len(ep.to_send)
-            and (ep.to_send or (ep.eof and ep.close_on_eof))
+            and (ep.eof or not ep.close_on_eof)
             and conn.state in (TcpState.ESTABLISHED, TcpState.CLOSE_WAIT)
         ):
             ep.closed_sent = True

@@ -214,7 +214,9 @@ def test_rst_outside_the_window_is_ignored(state):
     assert p.out() == []
 
 
-@pytest.mark.parametrize("state", ["ESTABLISHED", "FIN-WAIT-1", "FIN-WAIT-2", "CLOSE-WAIT", "LAST-ACK", "CLOSING"])
+@pytest.mark.parametrize(
+    "state", ["ESTABLISHED", "FIN-WAIT-1", "FIN-WAIT-2", "CLOSE-WAIT", "LAST-ACK", "CLOSING"]
+)
 def test_syn_in_synchronized_state_draws_challenge_ack(state):
     p = reach(state)
     for seq in (p.seq, (p.seq + 10) & MASK, (p.seq + 2**30) & MASK, PEER_ISS):
