@@ -835,13 +835,19 @@ class Stack:
         heap = self._heap
         armed = self._armed
         conns = self._conns
+        # Take what is due first, then run it: a connection whose timer is still due after
+        # handling is re-armed and runs at the next call, never in a loop here.
+        due_conns: list[_Conn] = []
         while heap and heap[0][0] <= now:
             t, cid = heapq.heappop(heap)
             if armed.get(cid) != t:
                 continue
             del armed[cid]
             c = conns.get(cid)
-            if c is None:
+            if c is not None:
+                due_conns.append(c)
+        for c in due_conns:
+            if c.cid not in conns:
                 continue
             due = c.conn.get_timer()
             if due is not None and due <= now:

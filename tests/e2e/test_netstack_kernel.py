@@ -202,15 +202,12 @@ async def test_lossy_slow_link_transfers_stay_byte_exact(loss: float, size: int)
         down = await lab.peer("tcp_recv", TARGET6, str(svc.SOURCE), str(size), "21", "170", timeout=180)
         assert down["received"] == size and down["sha256"] == up["sha256"]
         assert lab.shim_in.dropped > 0 and lab.shim_out.dropped > 0
-        assert lab.shim_in.corrupted > 0 or lab.shim_out.corrupted > 0
-        # corrupted packets were caught by checksums, never delivered as data
+        assert lab.shim_in.corrupted + lab.shim_out.corrupted > 0
+        # corrupted packets towards netstack were caught by a checksum or a length check and
+        # dropped, never delivered as data (the digests above prove the latter)
         c = lab.driver.counters
-        assert (
-            c["tcp.bad_checksum"]
-            + c["ipv4.bad_checksum"]
-            + sum(v for k, v in c.items() if "truncated" in k or "bad" in k)
-            > 0
-        )
+        caught = sum(v for k, v in c.items() if k.endswith(("bad_checksum", "truncated", "bad_total_length", "bad_ihl")))
+        assert caught > 0 or lab.shim_in.corrupted == 0
 
 
 async def test_works_with_untrusted_checksums_off_path() -> None:
