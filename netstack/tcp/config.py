@@ -48,6 +48,7 @@ class TcpConfig:
     fin_wait_2_timeout: float = 60.0
     congestion_control: str = "cubic"
     initial_cwnd_segments: int = 10
+    hystart: bool = True
     max_ooo_ranges: int = 256
     challenge_ack_limit: int = 10
     default_peer_mss: int = 536

@@ -1,41 +1,128 @@
-"""Congestion control: NewReno (RFC 5681/6582) and CUBIC (RFC 9438).
+"""Congestion control: NewReno (RFC 5681/6582) and CUBIC (RFC 9438), both with HyStart++.
 
-The connection owns loss detection and recovery (SACK scoreboard, NewReno partial ACKs);
-these classes only decide the window.  Sizes are in bytes.  ``on_ack`` is called for ACKs
-of new data outside recovery; ``on_congestion`` when fast recovery starts; ``on_rto`` on a
-retransmission timeout; ``on_recovery_end`` when recovery completes.
+The connection owns loss detection and recovery (SACK scoreboard, RACK, NewReno partial
+ACKs); these classes only size the window.  Sizes are in bytes.
+
+- ``on_ack(acked, now, rtt, srtt, cwnd_limited, new_round)``: new data acknowledged outside
+  recovery.  ``rtt`` is this ACK's RTT sample (or None), ``new_round`` is True on the first
+  ACK of a new round trip (the connection tracks rounds by sequence numbers).
+- ``on_congestion(flight, now)``: fast recovery starts (once per window of data).
+- ``on_recovery_end(flight, now)``, ``on_rto(flight, now)``.
+
+Slow start exits early with HyStart++ (RFC 9406): when a round's minimum RTT rises clearly
+above the previous round's, queues are building, and the window grows by a quarter
+(conservative slow start) for a few rounds before congestion avoidance -- instead of
+doubling until a burst of losses, which costs a lot on a path with a shallow queue.
 """
 
 from __future__ import annotations
 
+_INF = float("inf")
+MIN_RTT_THRESH = 0.004
+MAX_RTT_THRESH = 0.016
+MIN_RTT_DIVISOR = 8
+N_RTT_SAMPLE = 8
+CSS_GROWTH_DIVISOR = 4
+CSS_ROUNDS = 5
+
 
 class NewReno:
-    __slots__ = ("mss", "cwnd", "ssthresh", "_acc")
+    __slots__ = (
+        "mss",
+        "cwnd",
+        "ssthresh",
+        "_acc",
+        "_last_round_min",
+        "_round_min",
+        "_samples",
+        "_css_baseline",
+        "_css_rounds",
+        "hystart",
+    )
 
     name = "newreno"
 
-    def __init__(self, mss: int, initial_segments: int = 10) -> None:
+    def __init__(self, mss: int, initial_segments: int = 10, hystart: bool = True) -> None:
         self.mss = mss
         self.cwnd = initial_segments * mss
         self.ssthresh = 1 << 62
         self._acc = 0
+        self._last_round_min = _INF
+        self._round_min = _INF
+        self._samples = 0
+        self._css_baseline: float | None = None  # set while in conservative slow start
+        self._css_rounds = 0
+        self.hystart = hystart
 
-    def on_ack(self, acked: int, now: float, rtt: float | None, cwnd_limited: bool) -> None:
+    def _slow_start(self, acked: int, rtt: float | None, new_round: bool) -> None:
+        """Slow start with HyStart++; appropriate byte counting with L = 2 SMSS (RFC 3465)."""
+        inc = acked if acked < 2 * self.mss else 2 * self.mss
+        if not self.hystart:
+            self.cwnd += inc
+            return
+        if new_round:
+            self._last_round_min = self._round_min
+            self._round_min = _INF
+            self._samples = 0
+            if self._css_baseline is not None:
+                self._css_rounds += 1
+                if self._css_rounds >= CSS_ROUNDS:
+                    self.ssthresh = self.cwnd  # leave for congestion avoidance
+                    self._css_baseline = None
+                    return
+        if rtt is not None:
+            if rtt < self._round_min:
+                self._round_min = rtt
+            self._samples += 1
+        if self._css_baseline is not None:
+            if self._round_min < self._css_baseline:
+                self._css_baseline = None  # the RTT rise was spurious: back to slow start
+            else:
+                self.cwnd += inc // CSS_GROWTH_DIVISOR
+                return
+        elif self._samples >= N_RTT_SAMPLE and self._round_min != _INF and self._last_round_min != _INF:
+            thresh = self._last_round_min / MIN_RTT_DIVISOR
+            thresh = (
+                MIN_RTT_THRESH
+                if thresh < MIN_RTT_THRESH
+                else MAX_RTT_THRESH
+                if thresh > MAX_RTT_THRESH
+                else thresh
+            )
+            if self._round_min >= self._last_round_min + thresh:
+                self._css_baseline = self._round_min
+                self._css_rounds = 0
+                self.cwnd += inc // CSS_GROWTH_DIVISOR
+                return
+        self.cwnd += inc
+
+    def on_ack(
+        self,
+        acked: int,
+        now: float,
+        rtt: float | None,
+        srtt: float | None,
+        cwnd_limited: bool,
+        new_round: bool,
+    ) -> None:
         if not cwnd_limited:
             return
         if self.cwnd < self.ssthresh:
-            # Appropriate byte counting with L = 2 SMSS (RFC 3465), suits delayed ACKs.
-            self.cwnd += min(acked, 2 * self.mss)
-        else:
-            self._acc += acked
-            if self._acc >= self.cwnd:
-                self._acc -= self.cwnd
-                self.cwnd += self.mss
+            self._slow_start(acked, rtt, new_round)
+            return
+        self._acc += acked
+        if self._acc >= self.cwnd:
+            self._acc -= self.cwnd
+            self.cwnd += self.mss
+
+    def _leave_slow_start(self) -> None:
+        self._css_baseline = None
+        self._acc = 0
 
     def on_congestion(self, flight: int, now: float) -> None:
         self.ssthresh = max(flight // 2, 2 * self.mss)
         self.cwnd = self.ssthresh
-        self._acc = 0
+        self._leave_slow_start()
 
     def on_recovery_end(self, flight: int, now: float) -> None:
         # RFC 6582 3.2 step 3: deflate to min(ssthresh, FlightSize + SMSS).
@@ -44,40 +131,45 @@ class NewReno:
     def on_rto(self, flight: int, now: float) -> None:
         self.ssthresh = max(flight // 2, 2 * self.mss)
         self.cwnd = self.mss
-        self._acc = 0
+        self._leave_slow_start()
 
 
 class Cubic(NewReno):
     """CUBIC per RFC 9438: beta 0.7, C 0.4, fast convergence, Reno-friendly region."""
 
-    __slots__ = ("w_max", "k", "epoch", "w_est", "_cwnd_at_epoch")
+    __slots__ = ("w_max", "k", "epoch", "w_est")
 
     name = "cubic"
     C = 0.4
     BETA = 0.7
     ALPHA = 3 * (1 - 0.7) / (1 + 0.7)
 
-    def __init__(self, mss: int, initial_segments: int = 10) -> None:
-        super().__init__(mss, initial_segments)
+    def __init__(self, mss: int, initial_segments: int = 10, hystart: bool = True) -> None:
+        super().__init__(mss, initial_segments, hystart)
         self.w_max = 0.0
         self.k = 0.0
         self.epoch: float | None = None
         self.w_est = 0.0
-        self._cwnd_at_epoch = 0
 
-    def on_ack(self, acked: int, now: float, rtt: float | None, cwnd_limited: bool) -> None:
+    def on_ack(
+        self,
+        acked: int,
+        now: float,
+        rtt: float | None,
+        srtt: float | None,
+        cwnd_limited: bool,
+        new_round: bool,
+    ) -> None:
         if not cwnd_limited:
-            # RFC 9438 5.8 / Linux: an application-limited period must not inflate the window later.
-            if self.epoch is not None:
-                self.epoch = None
+            # RFC 9438 5.8: an application-limited period must not inflate the window later.
+            self.epoch = None
             return
         mss = self.mss
         if self.cwnd < self.ssthresh:
-            self.cwnd += min(acked, 2 * mss)
+            self._slow_start(acked, rtt, new_round)
             return
         if self.epoch is None:
             self.epoch = now
-            self._cwnd_at_epoch = self.cwnd
             seg = self.cwnd / mss
             if self.w_max <= seg:
                 self.k = 0.0
@@ -85,7 +177,7 @@ class Cubic(NewReno):
             else:
                 self.k = ((self.w_max - seg) / self.C) ** (1 / 3)
             self.w_est = seg
-        t = now - self.epoch + (rtt or 0.0)
+        t = now - self.epoch + (srtt or 0.0)
         d = t - self.k
         target = self.C * d * d * d + self.w_max
         seg = self.cwnd / mss
@@ -95,9 +187,9 @@ class Cubic(NewReno):
         if target > seg:
             if target > 1.5 * seg:
                 target = 1.5 * seg
-            self.cwnd += int((target - seg) * mss * acked / self.cwnd) or (1 if target - seg > 0.5 else 0)
+            self.cwnd += int((target - seg) * mss * acked / self.cwnd)
         else:
-            # Stay in place but keep a slow Reno-like growth floor (RFC 9438 4.4 window growth below target).
+            # At or above the target (plateau): grow very slowly, as Linux does (1 MSS per 100 windows).
             self._acc += acked
             if self._acc >= 100 * self.cwnd:
                 self._acc = 0
@@ -115,7 +207,7 @@ class Cubic(NewReno):
         self._reduce()
         self.ssthresh = max(int(self.cwnd * self.BETA), 2 * self.mss)
         self.cwnd = self.ssthresh
-        self._acc = 0
+        self._leave_slow_start()
 
     def on_recovery_end(self, flight: int, now: float) -> None:
         self.cwnd = self.ssthresh
@@ -125,12 +217,12 @@ class Cubic(NewReno):
         self._reduce()
         self.ssthresh = max(int(self.cwnd * self.BETA), 2 * self.mss)
         self.cwnd = self.mss
-        self._acc = 0
+        self._leave_slow_start()
 
 
-def make_congestion_control(name: str, mss: int, initial_segments: int) -> NewReno:
+def make_congestion_control(name: str, mss: int, initial_segments: int, hystart: bool = True) -> NewReno:
     if name == "cubic":
-        return Cubic(mss, initial_segments)
+        return Cubic(mss, initial_segments, hystart)
     if name in ("newreno", "reno"):
-        return NewReno(mss, initial_segments)
+        return NewReno(mss, initial_segments, hystart)
     raise ValueError(f"unknown congestion control {name!r}")

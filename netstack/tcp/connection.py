@@ -111,6 +111,8 @@ class TcpStats:
         "persist_probes",
         "keepalive_probes",
         "zero_window_drops",
+        "tail_loss_probes",
+        "lost_retransmits",
     )
 
     def __init__(self) -> None:
@@ -200,6 +202,13 @@ class TcpConnection:
         "_active",
         "_syn_time",
         "_ws_ok",
+        "_round_end",
+        "_pto",
+        "_tlp_done",
+        "_rxt_log",
+        "_relost",
+        "_probe_tail",
+        "_partial_acks",
     )
 
     # ------------------------------------------------------------------ construction
@@ -263,7 +272,7 @@ class TcpConnection:
         self._rtt_seq: int | None = None
         self._rtt_time = 0.0
         self._cc: NewReno = make_congestion_control(
-            config.congestion_control, config.mss, config.initial_cwnd_segments
+            config.congestion_control, config.mss, config.initial_cwnd_segments, config.hystart
         )
         self._recovery = _NO_RECOVERY
         self._recover = 0
@@ -293,6 +302,13 @@ class TcpConnection:
         self._active = False
         self._syn_time: float | None = now
         self._ws_ok = False
+        self._round_end = 0
+        self._pto = False  # the retransmission timer currently stands for a tail loss probe
+        self._tlp_done = False  # one probe per tail: reset by an ACK of new data
+        self._rxt_log: list[list] = []  # retransmissions in this recovery: [start, end, time, snd_max]
+        self._relost: list[tuple[int, int]] = []  # retransmissions found lost again, to resend first
+        self._probe_tail = False
+        self._partial_acks = 0
 
     @classmethod
     def from_syn(
@@ -461,7 +477,11 @@ class TcpConnection:
             self._ack_now = True
         if self._rto_at is not None and now >= self._rto_at:
             self._rto_at = None
-            self._on_rto(now)
+            if self._pto:
+                self._pto = False
+                self._on_pto(now)
+            else:
+                self._on_rto(now)
         if self._persist_at is not None and now >= self._persist_at:
             self._persist_at = None
             self._on_persist(now)
@@ -497,6 +517,8 @@ class TcpConnection:
             self._arm_persist(now)
             return
         self.stats.timeouts += 1
+        self._rxt_log.clear()
+        self._relost.clear()
         self._cc.on_rto(self.snd_max - self.snd_una, now)
         if rtt.backoff > 1:
             self._score.clear()  # the peer may have reneged on its SACKs
@@ -506,6 +528,45 @@ class TcpConnection:
         self._lost_end = self.snd_max
         self._dupacks = 0
         self._rtt_seq = None
+
+    def _arm_rto(self, now: float) -> None:
+        """(Re)start the retransmission timer, as a tail loss probe when one is allowed (RFC 8985 7)."""
+        if not self.snd_wnd:
+            self._rto_at = None
+            return
+        rtt = self._rtt
+        rto = rtt.current()
+        if (
+            self._sack_ok
+            and not self._recovery
+            and not self._tlp_done
+            and rtt.srtt is not None
+            and self.state in _SENDING
+        ):
+            pto = 2 * rtt.srtt
+            if self.snd_max - self.snd_una <= self._mss:
+                pto += 0.2  # a lone segment: allow for the peer's delayed ACK
+            if pto < 0.01:
+                pto = 0.01
+            if pto < rto:
+                self._rto_at = now + pto
+                self._pto = True
+                return
+        self._rto_at = now + rto
+        self._pto = False
+
+    def _on_pto(self, now: float) -> None:
+        """Tail loss probe: send one segment so the peer's SACK reveals a lost tail without a timeout."""
+        self._tlp_done = True
+        if self.snd_una >= self.snd_max or self.state not in _SENDING or self._recovery:
+            return
+        self.stats.tail_loss_probes += 1
+        self._probe_tail = True
+        self._arm_rto_plain(now)
+
+    def _arm_rto_plain(self, now: float) -> None:
+        self._rto_at = now + self._rtt.current()
+        self._pto = False
 
     def _persist_interval(self) -> float:
         cfg = self.config
@@ -690,7 +751,12 @@ class TcpConnection:
         data_end = sb.end
         fin_abs = self._fin_abs
         send_end = data_end + 1 if fin_abs is not None else data_end
-        if self.snd_nxt >= send_end and not self._recovery and not self._probe_pending:
+        if (
+            self.snd_nxt >= send_end
+            and not self._recovery
+            and not self._probe_pending
+            and not self._probe_tail
+        ):
             return 0
         opts = self._opts(now)
         mss = self._mss - (len(opts) - 12 if self._ts_ok else len(opts))
@@ -759,22 +825,42 @@ class TcpConnection:
             lost_end = self._lost_end
             if lost_end > self.snd_max:
                 lost_end = self.snd_max
-            if lost_end > high:
-                pipe -= (lost_end - high) - self._score.sacked_between(high, lost_end)
-            # Retransmit what is deemed lost, lowest first.
             score = self._score
+            if lost_end > high:
+                pipe -= (lost_end - high) - score.sacked_between(high, lost_end)
+            relost = self._relost
+            for a, b in relost:
+                pipe -= b - a
+            log = self._rxt_log
+            snd_max = self.snd_max
+            wnd_end = una + self.snd_wnd
+            # Retransmit what is deemed lost, lowest first: retransmissions lost again, then holes.
             while pipe < cwnd:
-                if high < una:
-                    high = una
-                hole = (
-                    score.next_hole(high, lost_end)
-                    if score
-                    else ((high, lost_end) if high < lost_end else None)
-                )
-                if hole is None:
-                    break
+                from_relost = bool(relost)
+                if from_relost:
+                    a, b = relost[0]
+                    if a < una:
+                        a = una
+                    hole = score.next_hole(a, b) if score else ((a, b) if a < b else None)
+                    if hole is None:
+                        relost.pop(0)
+                        continue
+                    if hole[1] - hole[0] <= mss and hole[1] == b:
+                        relost.pop(0)
+                    else:
+                        relost[0] = (hole[0] + min(mss, hole[1] - hole[0]), b)
+                else:
+                    if high < una:
+                        high = una
+                    hole = (
+                        score.next_hole(high, lost_end)
+                        if score
+                        else ((high, lost_end) if high < lost_end else None)
+                    )
+                    if hole is None:
+                        break
                 start, end = hole
-                if start >= una + self.snd_wnd:
+                if start >= wnd_end:
                     break
                 n = end - start
                 if n > mss:
@@ -786,29 +872,19 @@ class TcpConnection:
                     if n < 0:
                         break
                 flags = ACK | fin
+                seq_wire = (iss + start) & MASK
                 if n:
                     with sb.view(start, n) as payload:
                         out.append(
-                            build_raw(
-                                lport,
-                                rport,
-                                (iss + start) & MASK,
-                                ack_wire,
-                                flags,
-                                window,
-                                opts,
-                                payload,
-                                pseudo,
-                            )
+                            build_raw(lport, rport, seq_wire, ack_wire, flags, window, opts, payload, pseudo)
                         )
                 else:
-                    out.append(
-                        build_raw(
-                            lport, rport, (iss + start) & MASK, ack_wire, flags, window, opts, b"", pseudo
-                        )
-                    )
-                high = start + n + (1 if fin else 0)
-                pipe += n + (1 if fin else 0)
+                    out.append(build_raw(lport, rport, seq_wire, ack_wire, flags, window, opts, b"", pseudo))
+                seg_end = start + n + (1 if fin else 0)
+                if not from_relost and seg_end > high:
+                    high = seg_end
+                log.append([start, seg_end, now, snd_max])
+                pipe += seg_end - start
                 stats.retransmits += 1
                 stats.retransmitted_bytes += n
                 stats.segs_out += 1
@@ -873,13 +949,77 @@ class TcpConnection:
             flight = self.snd_max - una
             count += 1
         self.snd_nxt = nxt
+        if self._probe_tail:
+            self._probe_tail = False
+            if not count and self.snd_max > una:
+                count += self._send_tail_probe(now, out, opts, window, ack_wire, mss, send_end, wnd_edge)
         if count:
             self._acked_now()
             if self._rto_at is None and self.snd_wnd:
-                self._rto_at = now + self._rtt.current()
+                self._arm_rto(now)
         if nxt < send_end and self.snd_max == una and self._persist_at is None:
             self._arm_persist(now)
         return count
+
+    def _send_tail_probe(
+        self,
+        now: float,
+        out: list[bytes],
+        opts: bytes,
+        window: int,
+        ack_wire: int,
+        mss: int,
+        send_end: int,
+        wnd_edge: int,
+    ) -> int:
+        """One new segment if the window allows, else the last segment again (RFC 8985 7.3)."""
+        sb = self._sb
+        nxt = self.snd_nxt
+        data_end = sb.end
+        fin_abs = self._fin_abs
+        if nxt < data_end and nxt < wnd_edge:
+            start = nxt
+            n = min(mss, data_end - nxt, wnd_edge - nxt)
+        else:
+            end = self.snd_max
+            if fin_abs is not None and end > fin_abs:
+                end = fin_abs
+            start = end - mss
+            if start < self.snd_una:
+                start = self.snd_una
+            n = end - start
+        fin = FIN if fin_abs is not None and start + n == fin_abs and self.snd_max > fin_abs else 0
+        if n <= 0 and not fin:
+            return 0
+        seq_wire = (self._iss + start) & MASK
+        if n > 0:
+            with sb.view(start, n) as payload:
+                out.append(
+                    build_raw(
+                        self._lport,
+                        self._rport,
+                        seq_wire,
+                        ack_wire,
+                        ACK | fin,
+                        window,
+                        opts,
+                        payload,
+                        self._pseudo,
+                    )
+                )
+        else:
+            out.append(
+                build_raw(
+                    self._lport, self._rport, seq_wire, ack_wire, ACK | fin, window, opts, b"", self._pseudo
+                )
+            )
+        seg_end = start + max(n, 0) + (1 if fin else 0)
+        if seg_end > self.snd_max:
+            self.stats.bytes_out += seg_end - self.snd_max
+            self.snd_max = seg_end
+            self.snd_nxt = seg_end
+        self.stats.segs_out += 1
+        return 1
 
     # ------------------------------------------------------------------ input
 
@@ -1091,7 +1231,7 @@ class TcpConnection:
                     self._persist_at = None
                     self._persist_backoff = 0
                     if self.snd_max > ack and self._rto_at is None:
-                        self._rto_at = now + self._rtt.current()
+                        self._arm_rto(now)
             self._wl1 = seq
             self._wl2 = ack
 
@@ -1154,31 +1294,42 @@ class TcpConnection:
         if self._score:
             self._score.trim(ack)
         self._retries = 0
+        self._tlp_done = False
         # RTT sample (RFC 7323 4.1 with timestamps; Karn's algorithm otherwise).
         rtt = self._rtt
+        sample = None
         if self._ts_ok:
             ecr = seg.ts_ecr
             if ecr:
                 elapsed = ((int(now * 1000) + self._ts_offset) - ecr) & MASK
                 if elapsed < HALF:
-                    rtt.sample(elapsed / 1000)
+                    sample = elapsed / 1000
+                    rtt.sample(sample)
         elif self._rtt_seq is not None and ack >= self._rtt_seq:
-            rtt.sample(now - self._rtt_time)
+            sample = now - self._rtt_time
+            rtt.sample(sample)
             self._rtt_seq = None
         if rtt.backoff and self._recovery != _RTO_RECOVERY:
             rtt.backoff = 0
+        new_round = ack >= self._round_end
+        if new_round:
+            self._round_end = self.snd_max
 
         recovery = self._recovery
+        cc = self._cc
         if recovery:
             if ack >= self._recover:
                 self._recovery = _NO_RECOVERY
                 self._dupacks = 0
-                self._cc.on_recovery_end(self.snd_max - ack, now)
+                self._rxt_log.clear()
+                self._relost.clear()
+                cc.on_recovery_end(self.snd_max - ack, now)
             else:
                 if self._high_rxt < ack:
                     self._high_rxt = ack
                 if recovery == _FAST_RECOVERY and not self._sack_ok:
                     # NewReno partial ACK (RFC 6582 3.2 step 4): the next segment is lost too.
+                    self._partial_acks += 1
                     self._high_rxt = ack
                     self._lost_end = ack + self._mss
                     if self._dupacks > 0:
@@ -1186,38 +1337,93 @@ class TcpConnection:
                 elif recovery == _FAST_RECOVERY and self._score.high > self._lost_end:
                     self._lost_end = self._score.high
                 if recovery == _RTO_RECOVERY:
-                    self._cc.on_ack(acked, now, rtt.srtt, True)
+                    cc.on_ack(acked, now, sample, rtt.srtt, True, new_round)
+                if self._rxt_log:
+                    self._find_lost_retransmissions(now)
         else:
             self._dupacks = 0
-            cc = self._cc
-            cc.on_ack(acked, now, rtt.srtt, flight_before + self._mss >= cc.cwnd)
+            cc.on_ack(acked, now, sample, rtt.srtt, flight_before + self._mss >= cc.cwnd, new_round)
 
         if self.snd_max > ack:
-            self._rto_at = now + rtt.current() if self.snd_wnd else None
+            # The "impatient" NewReno variant (RFC 6582 4): only the first partial ACK restarts the
+            # timer, so many losses in one window end in a timeout and go-back-N instead of one
+            # retransmission per round trip.
+            if self._partial_acks <= 1 or self._recovery != _FAST_RECOVERY or self._rto_at is None:
+                self._arm_rto(now)
         else:
             self._rto_at = None
+            self._pto = False
         if self._send_blocked and len(self._sb) <= self.config.send_low_water:
             self._send_blocked = False
             self._push(SendSpaceAvailable())
 
+    def _find_lost_retransmissions(self, now: float) -> None:
+        """RACK's rule (RFC 8985) applied to retransmissions: one sent before data that has since
+        been delivered, and not delivered itself after a round trip, was lost again.
+
+        Without it a lost retransmission waits for the retransmission timeout, which on a
+        link losing 5-10% of packets happens often and collapses the window each time.
+        """
+        una = self.snd_una
+        score = self._score
+        delivered_high = score.high if score.high > una else una
+        log = self._rxt_log
+        latest = None  # send time of the most recent retransmission known delivered
+        keep = []
+        for entry in log:
+            start, end = entry[0], entry[1]
+            if end <= una or (score and score.sacked_between(start, end) >= end - start):
+                if latest is None or entry[2] > latest:
+                    latest = entry[2]
+            else:
+                keep.append(entry)
+        min_rtt = self._rtt.min_rtt or 0.0
+        wait = min_rtt * 1.25
+        relost = self._relost
+        still = []
+        for entry in keep:
+            start, end, t, snd_max_then = entry
+            newer_delivered = delivered_high > snd_max_then or (latest is not None and latest > t)
+            if newer_delivered and now - t >= wait:
+                relost.append((start if start > una else una, end))
+                self.stats.lost_retransmits += 1
+            else:
+                still.append(entry)
+        if len(still) != len(log):
+            log[:] = still
+            relost.sort()
+
     def _dupack(self, now: float, sacked_new: int) -> None:
         self._dupacks += 1
         self.stats.dup_acks += 1
-        if self._recovery:
-            if self._recovery == _FAST_RECOVERY and self._sack_ok and self._score.high > self._lost_end:
+        recovery = self._recovery
+        if recovery:
+            if recovery == _FAST_RECOVERY and self._sack_ok and self._score.high > self._lost_end:
                 self._lost_end = self._score.high
+            if self._rxt_log:
+                self._find_lost_retransmissions(now)
             return
         mss = self._mss
-        if self._dupacks >= 3 or (self._sack_ok and self._score.sacked > 2 * mss):
+        una = self.snd_una
+        flight = self.snd_max - una
+        sacked = self._score.sacked
+        # Early retransmit (RFC 5827): with fewer than four segments out, fewer duplicates suffice.
+        oseg = (flight + mss - 1) // mss
+        thresh = 3 if oseg >= 4 else max(oseg - 1, 1)
+        if self._dupacks >= thresh or (
+            self._sack_ok and (sacked > 2 * mss or (oseg < 4 and sacked >= (oseg - 1) * mss > 0))
+        ):
             # Fast retransmit (RFC 5681 3.2 / RFC 6675 5).
-            una = self.snd_una
             self.stats.fast_retransmits += 1
-            self._cc.on_congestion(self.snd_max - una, now)
+            self._cc.on_congestion(flight, now)
             self._recovery = _FAST_RECOVERY
+            self._partial_acks = 0
             self._recover = self.snd_max
             self._high_rxt = una
             self._lost_end = self._score.high if (self._sack_ok and self._score.high > una) else una + mss
             self._rtt_seq = None
+            self._pto = False
+            self._rto_at = now + self._rtt.current()
 
     def _process_text(self, seq: int, payload: bytes | memoryview, fin: int, now: float) -> None:
         """Accept payload (trimmed to the window) and a FIN; in-order bytes go to the application."""
