@@ -407,17 +407,16 @@ class TcpConnection:
     def close(self) -> None:
         """Send FIN after everything queued (a half-close: data from the peer is still delivered)."""
         st = self.state
-        if st is SYN_SENT:
-            self._terminate("closed")
-            return
-        if self._fin_abs is not None or st not in (SYN_RECEIVED, ESTABLISHED, CLOSE_WAIT):
+        if self._fin_abs is not None or st not in (SYN_SENT, SYN_RECEIVED, ESTABLISHED, CLOSE_WAIT):
             return
         self._fin_abs = self._sb.end
         if st is ESTABLISHED:
             self.state = FIN_WAIT_1
         elif st is CLOSE_WAIT:
             self.state = LAST_ACK
-        # SYN-RECEIVED: the FIN waits until the handshake completes (RFC 9293 3.10.4).
+        # SYN-SENT/SYN-RECEIVED: the FIN waits until the handshake completes (RFC 9293 3.10.4 for
+        # SYN-RECEIVED; in SYN-SENT too, so "send, then close" never loses the queued data --
+        # use abort() to give up on a connection attempt).
 
     def abort(self) -> None:
         """Reset the connection now (RST to the peer unless no handshake was answered yet)."""
@@ -1191,6 +1190,8 @@ class TcpConnection:
             self._syn_time = None
             self._ack_now = True
             self._established(now)
+            if self._fin_abs is not None:
+                self.state = FIN_WAIT_1
             if len(seg.payload) or flags & FIN:
                 self._process_text(1, seg.payload, flags & FIN, now)
         else:

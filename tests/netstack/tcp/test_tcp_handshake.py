@@ -241,9 +241,21 @@ def test_simultaneous_open():
     assert b.next_event().data == b"ping"
 
 
-def test_close_in_syn_sent_just_closes():
-    conn, _ = active()
+def test_close_in_syn_sent_sends_queued_data_and_fin_after_the_handshake():
+    conn, syn = active()
+    conn.send(b"request")
     conn.close()
+    assert conn.state is TcpState.SYN_SENT
+    sa = scapy_segment("SA", PEER_ISS, ISS + 1, options=[("MSS", 1460)], sport=REMOTE[1], dport=LOCAL[1])
+    conn.receive(parse_segment(sa), 0.05)
+    assert conn.state is TcpState.FIN_WAIT_1
+    out = [TCP(r) for r in conn.segments_to_send(0.05)]
+    assert bytes(out[-1].payload) == b"request" and "F" in out[-1].flags
+
+
+def test_abort_in_syn_sent_sends_nothing():
+    conn, _ = active()
+    conn.abort()
     assert conn.state is TcpState.CLOSED
-    assert conn.next_event() == Closed("closed")
+    assert conn.next_event() == Closed("aborted")
     assert conn.segments_to_send(0.0) == []
