@@ -46,9 +46,13 @@ class TcpConfig:
     persist_max: float = 60.0
     time_wait: float = 30.0
     fin_wait_2_timeout: float = 60.0
-    congestion_control: str = "cubic"
+    congestion_control: str = "cubic"  # "cubic" (RFC 9438), "newreno" (RFC 5681/6582), "westwood" (Westwood+)
     initial_cwnd_segments: int = 10
     hystart: bool = True
+    loss_tolerant: bool = False
+    """Never cut the window below the measured bandwidth-delay product on a loss (a Westwood+
+    floor under CUBIC/NewReno): about doubles throughput on a link with random 1-10% loss
+    (see tests/netstack/tcp/sim_matrix.txt), at some cost in fairness on a congested one."""
     max_ooo_ranges: int = 256
     challenge_ack_limit: int = 10
     default_peer_mss: int = 536

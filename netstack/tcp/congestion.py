@@ -26,6 +26,44 @@ CSS_GROWTH_DIVISOR = 4
 CSS_ROUNDS = 5
 
 
+class BandwidthEstimator:
+    """Westwood+'s delivery-rate estimate: bytes delivered per RTT-long interval, low-pass
+    filtered twice, and the minimum RTT seen; their product is the path's BDP without queue."""
+
+    __slots__ = ("bw_est", "bw_ns", "rtt_min", "_bk", "_t0")
+
+    def __init__(self) -> None:
+        self.bw_est = 0.0
+        self.bw_ns = 0.0
+        self.rtt_min = _INF
+        self._bk = 0
+        self._t0: float | None = None
+
+    def update(self, delivered: int, now: float, rtt: float | None, srtt: float | None) -> None:
+        if rtt is not None and 0 < rtt < self.rtt_min:
+            self.rtt_min = rtt
+        if self._t0 is None:
+            self._t0 = now
+            return
+        self._bk += delivered
+        interval = srtt if srtt and srtt > 0.05 else 0.05
+        dt = now - self._t0
+        if dt >= interval:
+            sample = self._bk / dt
+            if self.bw_ns == 0.0:
+                self.bw_ns = self.bw_est = sample
+            else:
+                self.bw_ns += (sample - self.bw_ns) * 0.125
+                self.bw_est += (self.bw_ns - self.bw_est) * 0.125
+            self._bk = 0
+            self._t0 = now
+
+    def bdp(self) -> int:
+        if self.bw_est <= 0.0 or self.rtt_min == _INF:
+            return 0
+        return int(self.bw_est * self.rtt_min)
+
+
 class NewReno:
     __slots__ = (
         "mss",
@@ -38,11 +76,14 @@ class NewReno:
         "_css_baseline",
         "_css_rounds",
         "hystart",
+        "bwe",
     )
 
     name = "newreno"
 
-    def __init__(self, mss: int, initial_segments: int = 10, hystart: bool = True) -> None:
+    def __init__(
+        self, mss: int, initial_segments: int = 10, hystart: bool = True, loss_tolerant: bool = False
+    ) -> None:
         self.mss = mss
         self.cwnd = initial_segments * mss
         self.ssthresh = 1 << 62
@@ -53,6 +94,10 @@ class NewReno:
         self._css_baseline: float | None = None  # set while in conservative slow start
         self._css_rounds = 0
         self.hystart = hystart
+        # With loss_tolerant, a reduction never goes below the measured bandwidth-delay
+        # product (the Westwood+ estimate): random radio loss then costs little, while a
+        # standing queue (RTT above its minimum) or a falling delivery rate still shrinks it.
+        self.bwe = BandwidthEstimator() if loss_tolerant else None
 
     def _slow_start(self, acked: int, rtt: float | None, new_round: bool) -> None:
         """Slow start with HyStart++; appropriate byte counting with L = 2 SMSS (RFC 3465)."""
@@ -115,12 +160,27 @@ class NewReno:
             self._acc -= self.cwnd
             self.cwnd += self.mss
 
+    def on_delivered(self, delivered: int, now: float, rtt: float | None, srtt: float | None) -> None:
+        """Bytes newly acknowledged or SACKed by an ACK (feeds the bandwidth estimate)."""
+        if self.bwe is not None:
+            self.bwe.update(delivered, now, rtt, srtt)
+
+    def _floor(self, before: int) -> None:
+        """Raise ssthresh to the measured BDP (never above the window before the reduction)."""
+        bwe = self.bwe
+        if bwe is not None:
+            bdp = bwe.bdp()
+            if bdp > self.ssthresh:
+                self.ssthresh = bdp if bdp < before else before
+
     def _leave_slow_start(self) -> None:
         self._css_baseline = None
         self._acc = 0
 
     def on_congestion(self, flight: int, now: float) -> None:
+        before = self.cwnd
         self.ssthresh = max(flight // 2, 2 * self.mss)
+        self._floor(before)
         self.cwnd = self.ssthresh
         self._leave_slow_start()
 
@@ -129,7 +189,9 @@ class NewReno:
         self.cwnd = min(self.ssthresh, max(flight, self.mss) + self.mss)
 
     def on_rto(self, flight: int, now: float) -> None:
+        before = self.cwnd
         self.ssthresh = max(flight // 2, 2 * self.mss)
+        self._floor(before)
         self.cwnd = self.mss
         self._leave_slow_start()
 
@@ -144,8 +206,10 @@ class Cubic(NewReno):
     BETA = 0.7
     ALPHA = 3 * (1 - 0.7) / (1 + 0.7)
 
-    def __init__(self, mss: int, initial_segments: int = 10, hystart: bool = True) -> None:
-        super().__init__(mss, initial_segments, hystart)
+    def __init__(
+        self, mss: int, initial_segments: int = 10, hystart: bool = True, loss_tolerant: bool = False
+    ) -> None:
+        super().__init__(mss, initial_segments, hystart, loss_tolerant)
         self.w_max = 0.0
         self.k = 0.0
         self.epoch: float | None = None
@@ -204,8 +268,10 @@ class Cubic(NewReno):
         self.epoch = None
 
     def on_congestion(self, flight: int, now: float) -> None:
+        before = self.cwnd
         self._reduce()
         self.ssthresh = max(int(self.cwnd * self.BETA), 2 * self.mss)
+        self._floor(before)
         self.cwnd = self.ssthresh
         self._leave_slow_start()
 
@@ -214,15 +280,53 @@ class Cubic(NewReno):
         self.epoch = None
 
     def on_rto(self, flight: int, now: float) -> None:
+        before = self.cwnd
         self._reduce()
         self.ssthresh = max(int(self.cwnd * self.BETA), 2 * self.mss)
+        self._floor(before)
         self.cwnd = self.mss
         self._leave_slow_start()
 
 
-def make_congestion_control(name: str, mss: int, initial_segments: int, hystart: bool = True) -> NewReno:
+class Westwood(NewReno):
+    """TCP Westwood+ (Grieco & Mascolo 2004; Linux's tcp_westwood): Reno's growth, but after a
+    loss the window becomes the estimated bandwidth times the minimum RTT instead of half."""
+
+    __slots__ = ()
+
+    name = "westwood"
+
+    def __init__(
+        self, mss: int, initial_segments: int = 10, hystart: bool = True, loss_tolerant: bool = True
+    ) -> None:
+        super().__init__(mss, initial_segments, hystart, True)
+
+    def _set_ssthresh(self, flight: int) -> None:
+        bdp = self.bwe.bdp()  # type: ignore[union-attr]
+        self.ssthresh = max(bdp, 2 * self.mss) if bdp else max(flight // 2, 2 * self.mss)
+
+    def on_congestion(self, flight: int, now: float) -> None:
+        self._set_ssthresh(flight)
+        if self.cwnd > self.ssthresh:
+            self.cwnd = self.ssthresh
+        self._leave_slow_start()
+
+    def on_recovery_end(self, flight: int, now: float) -> None:
+        self.cwnd = self.ssthresh
+
+    def on_rto(self, flight: int, now: float) -> None:
+        self._set_ssthresh(flight)
+        self.cwnd = self.mss
+        self._leave_slow_start()
+
+
+def make_congestion_control(
+    name: str, mss: int, initial_segments: int, hystart: bool = True, loss_tolerant: bool = False
+) -> NewReno:
     if name == "cubic":
-        return Cubic(mss, initial_segments, hystart)
+        return Cubic(mss, initial_segments, hystart, loss_tolerant)
     if name in ("newreno", "reno"):
-        return NewReno(mss, initial_segments, hystart)
+        return NewReno(mss, initial_segments, hystart, loss_tolerant)
+    if name == "westwood":
+        return Westwood(mss, initial_segments, hystart)
     raise ValueError(f"unknown congestion control {name!r}")

@@ -209,6 +209,7 @@ class TcpConnection:
         "_relost",
         "_probe_tail",
         "_partial_acks",
+        "_last_sample",
     )
 
     # ------------------------------------------------------------------ construction
@@ -272,7 +273,11 @@ class TcpConnection:
         self._rtt_seq: int | None = None
         self._rtt_time = 0.0
         self._cc: NewReno = make_congestion_control(
-            config.congestion_control, config.mss, config.initial_cwnd_segments, config.hystart
+            config.congestion_control,
+            config.mss,
+            config.initial_cwnd_segments,
+            config.hystart,
+            config.loss_tolerant,
         )
         self._recovery = _NO_RECOVERY
         self._recover = 0
@@ -309,6 +314,7 @@ class TcpConnection:
         self._relost: list[tuple[int, int]] = []  # retransmissions found lost again, to resend first
         self._probe_tail = False
         self._partial_acks = 0
+        self._last_sample: float | None = None
 
     @classmethod
     def from_syn(
@@ -1073,7 +1079,9 @@ class TcpConnection:
         if seg_len == 0:
             ok = seq == rcv_nxt if wnd == 0 else rcv_nxt <= seq < rcv_nxt + wnd
         elif wnd == 0:
-            ok = False
+            # A bare FIN at RCV.NXT is taken even with a closed window (as Linux and smoltcp do):
+            # it costs no buffer, and some stacks resend it forever otherwise.
+            ok = seq == rcv_nxt and plen == 0 and flags & FIN != 0
         else:
             end = seq + seg_len - 1
             ok = (rcv_nxt <= seq < rcv_nxt + wnd) or (rcv_nxt <= end < rcv_nxt + wnd)
@@ -1236,12 +1244,20 @@ class TcpConnection:
             self._wl1 = seq
             self._wl2 = ack
 
+        sacked_before = self._score.sacked
         sacked_new = 0
         if seg.sack_blocks and self._sack_ok:
             sacked_new = self._take_sack(seg.sack_blocks, ack)
 
         if ack > una:
             self._new_ack(ack, seg, now)
+            self._cc.on_delivered(
+                ack - una + self._score.sacked - sacked_before, now, self._last_sample, self._rtt.srtt
+            )
+        elif sacked_new:
+            self._cc.on_delivered(sacked_new, now, None, self._rtt.srtt)
+        if ack > una:
+            pass
         elif ack == una and self.snd_max > una and self.snd_wnd:
             plen = len(seg.payload)
             if (not plen and not flags & FIN and not window_changed) or sacked_new:
@@ -1312,6 +1328,7 @@ class TcpConnection:
             self._rtt_seq = None
         if rtt.backoff and self._recovery != _RTO_RECOVERY:
             rtt.backoff = 0
+        self._last_sample = sample
         new_round = ack >= self._round_end
         if new_round:
             self._round_end = self.snd_max
@@ -1359,39 +1376,36 @@ class TcpConnection:
             self._push(SendSpaceAvailable())
 
     def _find_lost_retransmissions(self, now: float) -> None:
-        """RACK's rule (RFC 8985) applied to retransmissions: one sent before data that has since
-        been delivered, and not delivered itself after a round trip, was lost again.
+        """RACK's rule (RFC 8985) applied to retransmissions: one sent before new data that has
+        since been delivered, and not delivered itself a round trip later, was lost again.
 
         Without it a lost retransmission waits for the retransmission timeout, which on a
-        link losing 5-10% of packets happens often and collapses the window each time.
+        link losing 5-10% of packets happens often and collapses the window each time.  The
+        log is in send order and both conditions hold for a prefix of it, so each ACK only
+        looks at the entries it settles (amortised O(1)).
         """
         una = self.snd_una
         score = self._score
         delivered_high = score.high if score.high > una else una
+        deadline = now - (self._rtt.min_rtt or 0.0) * 1.25
         log = self._rxt_log
-        latest = None  # send time of the most recent retransmission known delivered
-        keep = []
-        for entry in log:
-            start, end = entry[0], entry[1]
-            if end <= una or (score and score.sacked_between(start, end) >= end - start):
-                if latest is None or entry[2] > latest:
-                    latest = entry[2]
-            else:
-                keep.append(entry)
-        min_rtt = self._rtt.min_rtt or 0.0
-        wait = min_rtt * 1.25
         relost = self._relost
-        still = []
-        for entry in keep:
-            start, end, t, snd_max_then = entry
-            newer_delivered = delivered_high > snd_max_then or (latest is not None and latest > t)
-            if newer_delivered and now - t >= wait:
-                relost.append((start if start > una else una, end))
-                self.stats.lost_retransmits += 1
-            else:
-                still.append(entry)
-        if len(still) != len(log):
-            log[:] = still
+        found = False
+        i = 0
+        n = len(log)
+        while i < n:
+            start, end, t, snd_max_then = log[i]
+            if snd_max_then >= delivered_high or t > deadline:
+                break
+            i += 1
+            if end <= una or (score and score.sacked_between(start, end) >= end - start):
+                continue
+            relost.append((start if start > una else una, end))
+            self.stats.lost_retransmits += 1
+            found = True
+        if i:
+            del log[:i]
+        if found:
             relost.sort()
 
     def _dupack(self, now: float, sacked_new: int) -> None:
