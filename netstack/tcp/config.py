@@ -45,7 +45,6 @@ class TcpConfig:
     persist_min: float = 0.2
     persist_max: float = 60.0
     time_wait: float = 30.0
-    fin_wait_2_timeout: float = 60.0
     congestion_control: str = "cubic"  # "cubic" (RFC 9438), "newreno" (RFC 5681/6582), "westwood" (Westwood+)
     initial_cwnd_segments: int = 10
     hystart: bool = True

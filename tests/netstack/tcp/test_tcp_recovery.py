@@ -208,3 +208,55 @@ def test_cubic_fast_convergence_lowers_w_max():
     cc.on_congestion(100_000, 0.0)
     cc.on_congestion(70_000, 1.0)  # lost again below the old maximum
     assert cc.w_max == pytest.approx(70 * 1.7 / 2)
+
+
+# ---------------------------------------------------------------- loss tolerance
+
+
+def test_bandwidth_estimate_floors_the_reduction_when_loss_tolerant():
+    plain = Cubic(1000, 10, hystart=False)
+    tolerant = Cubic(1000, 10, hystart=False, loss_tolerant=True)
+    for cc in (plain, tolerant):
+        cc.ssthresh = 0
+        cc.cwnd = 100_000
+        now = 0.0
+        # 2 s of delivering 2.5 MB/s over a 40 ms path: BDP = 100 kB
+        for _ in range(400):
+            now += 0.005
+            cc.on_delivered(12_500, now, 0.04, 0.04)
+        cc.on_congestion(100_000, now)
+    assert plain.cwnd == 70_000
+    assert tolerant.bwe.bdp() == pytest.approx(100_000, rel=0.02)
+    assert tolerant.cwnd == pytest.approx(100_000, rel=0.02)  # a random loss costs (almost) nothing
+    # but never above the window before the loss
+    t2 = Cubic(1000, 10, hystart=False, loss_tolerant=True)
+    t2.bwe = tolerant.bwe
+    t2.ssthresh = 0
+    t2.cwnd = 50_000
+    t2.on_congestion(50_000, now)
+    assert t2.cwnd == 50_000
+
+
+def test_westwood_sets_ssthresh_to_the_estimated_bdp():
+    from netstack.tcp.congestion import Westwood
+
+    cc = Westwood(1000, 10, hystart=False)
+    now = 0.0
+    for _ in range(400):
+        now += 0.005
+        cc.on_delivered(5_000, now, 0.05, 0.05)  # 1 MB/s, 50 ms: BDP 50 kB
+    cc.cwnd = 200_000
+    cc.on_congestion(200_000, now)  # a queue had built: back to the BDP, not to half
+    assert cc.ssthresh == pytest.approx(50_000, rel=0.02) and cc.cwnd == cc.ssthresh
+    cc.on_rto(50_000, now)
+    assert cc.cwnd == 1000 and cc.ssthresh == pytest.approx(50_000, rel=0.02)
+
+
+@pytest.mark.parametrize("options", [dict(loss_tolerant=True), dict(congestion_control="westwood")])
+def test_loss_tolerant_variants_beat_plain_cubic_on_random_loss(options):
+    from test_tcp_sim import goodput
+
+    plain, _ = goodput(TcpConfig(), seconds=6.0, loss=0.02)
+    tolerant, sim = goodput(TcpConfig(**options), seconds=6.0, loss=0.02)
+    assert tolerant > 1.3 * plain
+    assert sim.server.received_count > 0
