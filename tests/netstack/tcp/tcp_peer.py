@@ -116,7 +116,7 @@ class Peer:
     def options(self, extra: list | None = None) -> list:
         o = []
         if self.use_ts:
-            self.ts += 1
+            self.ts = (self.ts + 1) & MASK
             o.append(("Timestamp", (self.ts, self.last_tsval)))
         if extra:
             o.extend(extra)

@@ -277,3 +277,23 @@ def test_syn_ack_retransmission_after_established_is_answered_with_ack():
     p.send("SA", seq=PEER_ISS, ack=(ISS + 1) & MASK, advance_seq=False)
     out = p.out()
     assert len(out) == 1 and out[0].flags == "A"
+
+
+def test_paws_compares_timestamps_across_their_wrap():
+    p = Peer()
+    p.ts = 0xFFFFFFF0  # the peer's timestamp clock is about to wrap
+    p.handshake(syn_options=[("MSS", 1460), ("Timestamp", (0xFFFFFFF0, 0)), ("WScale", 7)])
+    p.drain()
+    for ts, data, accepted in [
+        (0xFFFFFFFF, b"a", True),
+        (0x00000005, b"b", True),  # wrapped: newer
+        (0xFFFFFFF8, b"c", False),  # older than 5 across the wrap: an old duplicate
+        (0x00000006, b"d", True),
+    ]:
+        p.conn.receive(p.segment("PA", data, options=[("Timestamp", (ts, 0))]), p.now)
+        got = p.received()
+        assert (got == data) is accepted, (hex(ts), got)
+        if accepted:
+            p.seq = (p.seq + len(data)) & MASK
+        p.out()
+    assert p.conn.stats.paws_dropped == 1
