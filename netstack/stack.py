@@ -330,7 +330,11 @@ class Stack:
                 self._remove_conn(c)
                 self.counters["tcp.time_wait_reused"] += 1
             else:
-                c.conn.receive(seg, self._now)
+                try:
+                    c.conn.receive(seg, self._now)
+                except Exception:  # noqa: BLE001
+                    self._fail_conn(c)
+                    return
                 if seg.payload:
                     # Data: batch, so a burst read from the link is answered with few ACKs.
                     self._dirty[cid] = c
@@ -339,7 +343,10 @@ class Stack:
                     # kernel does; batching ACKs would make the congestion window look
                     # application-limited and stall its growth.
                     self._dirty.pop(cid, None)
-                    self._flush_conn(c)
+                    try:
+                        self._flush_conn(c)
+                    except Exception:  # noqa: BLE001
+                        self._fail_conn(c)
                 return
         pid = self._pending_by_key.get(key)
         if pid is not None:
@@ -406,7 +413,12 @@ class Stack:
         remote = (src, sport)
         now = self._now
         cfg = self._tcp6 if pend.v6 else self._tcp4
-        conn = TcpConnection.from_syn(pend.syn, local, remote, now, cfg, new_iss(local, remote, now))
+        try:
+            conn = TcpConnection.from_syn(pend.syn, local, remote, now, cfg, new_iss(local, remote, now))
+        except Exception:  # noqa: BLE001 - a bad SYN must not take the owner down
+            self.counters["stack.internal_error"] += 1
+            log.exception("netstack: cannot create a connection for an accepted SYN")
+            return False
         c = _Conn(conn_id, conn, key, pend.v6, self.config.ttl)
         self._conns[conn_id] = c
         self._by_key[key] = conn_id
@@ -439,7 +451,11 @@ class Stack:
         c = self._conns.get(conn_id)
         if c is None:
             return 0
-        n = c.conn.send(data)
+        try:
+            n = c.conn.send(data)
+        except Exception:  # noqa: BLE001
+            self._fail_conn(c)
+            return 0
         self._dirty[conn_id] = c
         return n
 
@@ -450,19 +466,31 @@ class Stack:
     def tcp_consumed(self, conn_id: int, n: int) -> None:
         c = self._conns.get(conn_id)
         if c is not None:
-            c.conn.consumed(n)
+            try:
+                c.conn.consumed(n)
+            except Exception:  # noqa: BLE001
+                self._fail_conn(c)
+                return
             self._dirty[conn_id] = c
 
     def tcp_close(self, conn_id: int) -> None:
         c = self._conns.get(conn_id)
         if c is not None:
-            c.conn.close()
+            try:
+                c.conn.close()
+            except Exception:  # noqa: BLE001
+                self._fail_conn(c)
+                return
             self._dirty[conn_id] = c
 
     def tcp_abort(self, conn_id: int) -> None:
         c = self._conns.get(conn_id)
         if c is not None:
-            c.conn.abort()
+            try:
+                c.conn.abort()
+            except Exception:  # noqa: BLE001
+                self._fail_conn(c)
+                return
             self._dirty[conn_id] = c
 
     def tcp_connection(self, conn_id: int) -> TcpConnection | None:
@@ -483,7 +511,18 @@ class Stack:
         dirty = self._dirty
         while dirty:
             cid = next(iter(dirty))
-            self._flush_conn(dirty.pop(cid))
+            c = dirty.pop(cid)
+            try:
+                self._flush_conn(c)
+            except Exception:  # noqa: BLE001 - one broken connection must not stop the rest
+                self._fail_conn(c)
+
+    def _fail_conn(self, c: _Conn) -> None:
+        """A connection's core raised: count it, tell the owner it was reset, forget it."""
+        self.counters["stack.internal_error"] += 1
+        log.exception("netstack: TCP connection %d failed; dropping it", c.cid)
+        self._remove_conn(c)
+        self._events.append(TcpEvent(c.cid, Closed("reset")))
 
     def _flush_conn(self, c: _Conn) -> None:
         conn = c.conn
@@ -849,10 +888,13 @@ class Stack:
         for c in due_conns:
             if c.cid not in conns:
                 continue
-            due = c.conn.get_timer()
-            if due is not None and due <= now:
-                c.conn.handle_timer(now)
-            self._flush_conn(c)
+            try:
+                due = c.conn.get_timer()
+                if due is not None and due <= now:
+                    c.conn.handle_timer(now)
+                self._flush_conn(c)
+            except Exception:  # noqa: BLE001
+                self._fail_conn(c)
         # RFC 792 / RFC 8200 4.5: time exceeded (code 1) when the first fragment had arrived.
         for _header, quote in self._frag4.expire(now):  # type: ignore[misc]
             self._icmp_error_v4_raw(quote, quote[12:16], quote[16:20], V4_TIME_EXCEEDED, 1)

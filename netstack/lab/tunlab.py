@@ -117,6 +117,25 @@ class TunLab:
             ip("netns", "del", self.ns, check=False)
             self._created = False
 
+    def describe(self) -> dict[str, Any]:
+        """What the lab saw, for a failing test's report."""
+        d: dict[str, Any] = {"ns": self.ns}
+        if self.tun is not None:
+            d["tun"] = {"rx": self.tun.rx_packets, "tx": self.tun.tx_packets, "tx_dropped": self.tun.tx_dropped, "fd": self.tun.fd}
+        if self.driver is not None:
+            st = self.driver.stack
+            d["stack"] = {
+                "connections": st.tcp_connection_count,
+                "pending": st.tcp_pending_count,
+                "half_open": st._syn_received,
+                "counters": dict(st.counters),
+            }
+        for name in ("shim_in", "shim_out"):
+            shim = getattr(self, name)
+            if shim is not None:
+                d[name] = {"passed": shim.passed, "dropped": shim.dropped, "in_flight": shim.in_flight}
+        return d
+
     def peer_argv(self, *args: str) -> list[str]:
         return netns_exec(self.ns, sys.executable, "-m", "netstack.lab.peer", *args)
 

@@ -32,7 +32,10 @@ FAMILIES = [pytest.param(TARGET4, id="ipv4"), pytest.param(TARGET6, id="ipv6")]
 @pytest.fixture
 async def lab():
     async with TunLab() as lab:
-        yield lab
+        try:
+            yield lab
+        finally:
+            print("lab state:", lab.describe())  # shown when the test fails
         assert lab.driver.counters["stack.internal_error"] == 0
 
 

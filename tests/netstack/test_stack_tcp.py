@@ -261,3 +261,23 @@ def test_timer_heap_fires_each_connection_once_its_timer_is_due() -> None:
     assert {IP(p)[TCP].dport for p in retransmitted} == {1000 + i for i in range(50)}
     assert all(bytes(IP(p)[TCP].payload) == b"unacked data" for p in retransmitted)
     assert len(st._heap) <= 2 * len(st._armed) + 64
+
+
+def test_a_failing_tcp_core_is_contained(monkeypatch) -> None:
+    """If a connection's core raises, that connection is reset for the owner and counted;
+    the stack and the other connections carry on."""
+    st = Stack()
+    bad, our_bad = handshake(st, sport=1)
+    good, _ = handshake(st, sport=2)
+    core = st.tcp_connection(bad)
+
+    def boom(*a, **kw):
+        raise RuntimeError("core bug")
+
+    # TcpConnection has __slots__: break this one connection through a class method
+    monkeypatch.setattr(type(core), "segments_to_send", lambda self, now: boom() if self is core else [])
+    st.receive_packet(segment("PA", ISN + 1, our_bad, b"x", sport=1), 2.0)
+    st.packets_to_send()
+    assert TcpEvent(bad, Closed("reset")) in events(st)
+    assert st.counters["stack.internal_error"] == 1 and st.tcp_connection(bad) is None
+    assert st.tcp_connection(good) is not None
