@@ -58,3 +58,9 @@ def every_flow_type(cert) -> list:
         tflow.tdnsflow(resp=True),
         tflow.tdnsflow(err=True),
     ]
+
+
+@pytest.fixture
+def flows_of_every_type(cert):
+    """A factory, so each call (each hypothesis example) gets fresh flows to damage."""
+    return lambda: every_flow_type(cert)

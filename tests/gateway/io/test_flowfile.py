@@ -10,7 +10,6 @@ import struct
 import zlib
 
 import pytest
-from conftest import every_flow_type
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -33,16 +32,16 @@ def read(data: bytes) -> list:
     return list(FlowReader(io.BytesIO(data)).stream())
 
 
-def test_every_flow_type_round_trips_with_identical_state(cert):
-    flows = every_flow_type(cert)
+def test_every_flow_type_round_trips_with_identical_state(flows_of_every_type):
+    flows = flows_of_every_type()
     back = read(write(flows))
     assert [type(f) for f in back] == [type(f) for f in flows]
     for a, b in zip(flows, back, strict=True):
         assert b.get_state() == a.get_state()
 
 
-def test_round_trip_keeps_the_attributes_users_read(cert):
-    flows = every_flow_type(cert)
+def test_round_trip_keeps_the_attributes_users_read(flows_of_every_type):
+    flows = flows_of_every_type()
     back = read(write(flows))
     ws = back[4]
     assert ws.websocket.messages[1].text == "hello text ✓"
@@ -272,8 +271,8 @@ def test_a_text_mode_file_object_is_a_clear_error(tmp_path):
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
-def test_any_damage_yields_an_intact_prefix_then_an_error(cert, data):
-    flows = every_flow_type(cert)
+def test_any_damage_yields_an_intact_prefix_then_an_error(flows_of_every_type, data):
+    flows = flows_of_every_type()
     original = write(flows)
     damaged = bytearray(original)
     for _ in range(data.draw(st.integers(0, 3), label="flips")):
