@@ -209,6 +209,7 @@ class TcpConnection:
         "_probe_tail",
         "_partial_acks",
         "_last_sample",
+        "_pmtu_recovery",
     )
 
     # ------------------------------------------------------------------ construction
@@ -314,6 +315,7 @@ class TcpConnection:
         self._probe_tail = False
         self._partial_acks = 0
         self._last_sample: float | None = None
+        self._pmtu_recovery = False  # the current recovery resends segments too big for the path
 
     @classmethod
     def from_syn(
@@ -449,6 +451,36 @@ class TcpConnection:
             if avail >= 2 * before and avail >= self._mss and avail - before >= self._mss:
                 self._ack_now = True
 
+    def set_path_mss(self, mss: int) -> None:
+        """Lower the send MSS after an ICMP "packet too big" / "fragmentation needed".
+
+        ``mss`` is in the SYN option's sense: the path MTU minus the fixed IP and TCP
+        headers.  It is floored (536 for IPv4, 1220 for IPv6: a forged ICMP must not make us
+        send tiny segments) and never raises the MSS above what the handshake agreed.  Data in
+        flight was most likely dropped for its size, so it is resent at the new size at once
+        (as Linux's tcp_simple_retransmit does) without treating it as congestion.
+        """
+        floor = 1220 if len(self.local[0]) == 16 else 536
+        if mss < floor:
+            mss = floor
+        negotiated = min(self._peer_mss, self.config.mss)
+        if mss > negotiated:
+            mss = negotiated
+        new = mss - (12 if self._ts_ok else 0)
+        if new >= self._mss:
+            return
+        self._mss = new
+        self._cc.mss = new
+        if self.state in _SENDING and self.snd_max > self.snd_una and not self._recovery:
+            self._recovery = _RTO_RECOVERY
+            self._pmtu_recovery = True
+            self._recover = self.snd_max
+            self._high_rxt = self.snd_una
+            self._lost_end = self.snd_max
+            self._rxt_log.clear()
+            self._relost.clear()
+            self._rtt_seq = None
+
     def next_event(self) -> TcpEvent | None:
         if self._events:
             return self._events.pop(0)
@@ -521,6 +553,7 @@ class TcpConnection:
             self._arm_persist(now)
             return
         self.stats.timeouts += 1
+        self._pmtu_recovery = False
         self._rxt_log.clear()
         self._relost.clear()
         self._cc.on_rto(self.snd_max - self.snd_una, now)
@@ -1340,7 +1373,10 @@ class TcpConnection:
                 self._dupacks = 0
                 self._rxt_log.clear()
                 self._relost.clear()
-                cc.on_recovery_end(self.snd_max - ack, now)
+                if self._pmtu_recovery:
+                    self._pmtu_recovery = False  # not a congestion event: the window stays
+                else:
+                    cc.on_recovery_end(self.snd_max - ack, now)
             else:
                 if self._high_rxt < ack:
                     self._high_rxt = ack
