@@ -11,8 +11,8 @@ set -euo pipefail
 ns=${1:-}
 LAB_DIR=${LAB_DIR:-/tmp/gwlab-lab}
 lib=$(cd "$(dirname "$0")" && pwd)
-SERVER_V4=${SERVER_V4:-10.99.3.2}
-SERVER_V6=${SERVER_V6:-fd99:3::2}
+# shellcheck source=scripts/lab.d/plan.env
+. "${LAB_PLAN:-$lib/plan.env}"
 mkdir -p "$LAB_DIR/www" "$LAB_DIR/tls"
 
 run() { if [ -n "$ns" ]; then ip netns exec "$ns" "$@"; else "$@"; fi; }
@@ -24,7 +24,7 @@ if [ ! -f "$tls/server.pem" ]; then
     -subj "/CN=gateway lab CA" -keyout "$tls/ca.key" -out "$tls/ca.pem" 2>/dev/null
   openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
     -subj "/CN=www.lab.test" -keyout "$tls/server.key" -out "$tls/server.csr" 2>/dev/null
-  printf 'subjectAltName=DNS:lab.test,DNS:*.lab.test,IP:%s,IP:%s\n' "$SERVER_V4" "$SERVER_V6" > "$tls/san.ext"
+  printf 'subjectAltName=DNS:lab.test,DNS:*.lab.test,IP:%s,IP:%s\n' "$SRV_V4" "$SRV_V6" > "$tls/san.ext"
   openssl x509 -req -in "$tls/server.csr" -CA "$tls/ca.pem" -CAkey "$tls/ca.key" \
     -CAcreateserial -days 30 -extfile "$tls/san.ext" -out "$tls/server.pem" 2>/dev/null
 fi
@@ -65,7 +65,9 @@ NGINX
 run nginx -c "$LAB_DIR/nginx.conf"
 
 python_bin=${LAB_PYTHON:-python3}
-run "$python_bin" "$lib/servers.py" --v4 "$SERVER_V4" --v6 "$SERVER_V6" \
+# setsid: on a VM the provisioner's SSH session ends after this script, and the servers
+# must not go with it.  (In a background job setsid execs in place, so $! is the server.)
+run setsid "$python_bin" "$lib/servers.py" --v4 "$SRV_V4" --v6 "$SRV_V6" \
   >"$LAB_DIR/servers.log" 2>&1 &
 echo $! > "$LAB_DIR/servers.pid"
 if command -v iperf3 >/dev/null 2>&1; then

@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Namespace topology of the lab; sourced by scripts/lab.
+# Namespace topology of the lab; sourced by scripts/lab.  Addresses come from plan.env:
 #
 #   phone  10.99.1.2 ---- 10.99.1.1  gateway  10.99.3.1 ---- 10.99.3.2  servers
 #   lan    10.99.2.2 ---- 10.99.2.1  (and fd99:N::/64 likewise)
@@ -14,6 +14,10 @@ if [ ${#P} -gt 8 ] || ! [[ $P =~ ^[a-z][a-z0-9]*$ ]]; then
 fi
 LAB_DIR=${LAB_DIR:-/tmp/$P-lab}
 LAB_LIB=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# The address plan (shared with the Vagrant lab and the e2e tests).
+LAB_PLAN=${LAB_PLAN:-$LAB_LIB/plan.env}
+# shellcheck source=scripts/lab.d/plan.env
+. "$LAB_PLAN"
 NODES="phone phone2 lan-client gateway servers"
 
 lab_ns() {
@@ -63,23 +67,24 @@ lab_up() {
   local gw phone phone2 lan srv
   gw=$(lab_ns gateway); phone=$(lab_ns phone); phone2=$(lab_ns phone2)
   lan=$(lab_ns lan-client); srv=$(lab_ns servers)
-  lab_link "$phone" to-gw 10.99.1.2/24 fd99:1::2/64 "$gw" to-phone 10.99.1.1/24 fd99:1::1/64
-  lab_link "$phone2" to-gw 10.99.4.2/24 fd99:4::2/64 "$gw" to-phone2 10.99.4.1/24 fd99:4::1/64
-  lab_link "$lan" to-gw 10.99.2.2/24 fd99:2::2/64 "$gw" to-lan 10.99.2.1/24 fd99:2::1/64
-  lab_link "$gw" to-srv 10.99.3.1/24 fd99:3::1/64 "$srv" to-gw 10.99.3.2/24 fd99:3::2/64
+  local m4=/$PREFIX4 m6=/$PREFIX6
+  lab_link "$phone" to-gw "$PHONE_V4$m4" "$PHONE_V6$m6" "$gw" to-phone "$GW_PHONE_V4$m4" "$GW_PHONE_V6$m6"
+  lab_link "$phone2" to-gw "$PHONE2_V4$m4" "$PHONE2_V6$m6" "$gw" to-phone2 "$GW_PHONE2_V4$m4" "$GW_PHONE2_V6$m6"
+  lab_link "$lan" to-gw "$LAN_V4$m4" "$LAN_V6$m6" "$gw" to-lan "$GW_LAN_V4$m4" "$GW_LAN_V6$m6"
+  lab_link "$gw" to-srv "$GW_SRV_V4$m4" "$GW_SRV_V6$m6" "$srv" to-gw "$SRV_V4$m4" "$SRV_V6$m6"
   # LAN client and servers route everything to the gateway; the gateway forwards only
   # between lab links (it has no other link).
-  ip -n "$lan" route add default via 10.99.2.1
-  ip -n "$lan" -6 route add default via fd99:2::1
-  ip -n "$srv" route add default via 10.99.3.1
-  ip -n "$srv" -6 route add default via fd99:3::1
+  ip -n "$lan" route add default via "$GW_LAN_V4"
+  ip -n "$lan" -6 route add default via "$GW_LAN_V6"
+  ip -n "$srv" route add default via "$GW_SRV_V4"
+  ip -n "$srv" -6 route add default via "$GW_SRV_V6"
   ip netns exec "$gw" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
   for n in $NODES; do
     ns=$(lab_ns "$n")
-    echo "nameserver 10.99.3.2" > "/etc/netns/$ns/resolv.conf"
+    echo "nameserver $SRV_V4" > "/etc/netns/$ns/resolv.conf"
     printf '127.0.0.1 localhost\n::1 localhost\n' > "/etc/netns/$ns/hosts"
   done
-  LAB_DIR=$LAB_DIR bash "$LAB_LIB/provision-servers.sh" "$srv"
+  LAB_DIR=$LAB_DIR LAB_PLAN=$LAB_PLAN bash "$LAB_LIB/provision-servers.sh" "$srv"
   echo "lab: up (prefix $P, state in $LAB_DIR)"
 }
 

@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # Provisions one machine of the lab as a whole host (a Vagrant VM) instead of a namespace:
-# the same packages (lab_need from topology.sh), the same address plan and the same
-# servers (provision-servers.sh without a namespace) as `scripts/lab up`.
+# the same packages (lab_need from topology.sh), the same address plan (plan.env) and the
+# same servers (provision-servers.sh without a namespace) as `scripts/lab up`.
 #
 #   vm-node.sh gateway|lan-client|phone-sim|servers
 #
 #   phone-sim 10.99.1.2 ---- 10.99.1.1  gateway  10.99.3.1 ---- 10.99.3.2  servers
 #   lan-client 10.99.2.2 --- 10.99.2.1  (and fd99:N::/64 likewise)
 #
-# The IPv4 addresses are given to the VMs by the Vagrantfile (private networks); this script
-# adds the IPv6 twins, routes, forwarding and resolver settings of each role.
+# The IPv4 addresses are given to the VMs by the Vagrantfile (private networks, read from
+# plan.env too); this script adds the IPv6 twins, routes, forwarding and resolver settings
+# of each role.  It runs at every `vagrant up`, `reload` and `provision`.
 set -euo pipefail
 role=${1:?usage: vm-node.sh gateway|lan-client|phone-sim|servers}
 lib=$(cd "$(dirname "$0")" && pwd)
@@ -32,34 +33,42 @@ add_v6() {
   local v4=$1 v6=$2 dev
   dev=$(iface_of "$v4")
   [ -n "$dev" ] || { echo "vm-node: no interface has $v4 (check the Vagrantfile)" >&2; exit 1; }
-  ip -6 addr replace "$v6" dev "$dev" nodad
+  ip -6 addr replace "$v6/$PREFIX6" dev "$dev" nodad
   echo "$dev"
 }
 
 case "$role" in
   gateway)
-    add_v6 10.99.1.1 fd99:1::1/64 >/dev/null
-    add_v6 10.99.2.1 fd99:2::1/64 >/dev/null
-    add_v6 10.99.3.1 fd99:3::1/64 >/dev/null
+    add_v6 "$GW_PHONE_V4" "$GW_PHONE_V6" >/dev/null
+    add_v6 "$GW_LAN_V4" "$GW_LAN_V6" >/dev/null
+    add_v6 "$GW_SRV_V4" "$GW_SRV_V6" >/dev/null
     sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
-    echo "vm-node: gateway ready; LAN interface: $(iface_of 10.99.2.1)"
+    echo "vm-node: gateway ready; LAN interface: $(iface_of "$GW_LAN_V4")"
     ;;
   lan-client)
-    add_v6 10.99.2.2 fd99:2::2/64 >/dev/null
+    add_v6 "$LAN_V4" "$LAN_V6" >/dev/null
     # Everything through the gateway, as a LAN host whose router is the gateway.
-    ip route replace default via 10.99.2.1
-    ip -6 route replace default via fd99:2::1
-    echo "nameserver 10.99.3.2" > /etc/resolv.conf
+    ip route replace default via "$GW_LAN_V4"
+    ip -6 route replace default via "$GW_LAN_V6"
+    echo "nameserver $SRV_V4" > /etc/resolv.conf
     ;;
   phone-sim)
-    add_v6 10.99.1.2 fd99:1::2/64 >/dev/null
-    ip route replace 10.99.0.0/16 via 10.99.1.1
+    add_v6 "$PHONE_V4" "$PHONE_V6" >/dev/null
+    ip route replace "$LAB_NET4" via "$GW_PHONE_V4"
+    ip -6 route replace "$LAB_NET6" via "$GW_PHONE_V6"
     ;;
   servers)
-    add_v6 10.99.3.2 fd99:3::2/64 >/dev/null
+    add_v6 "$SRV_V4" "$SRV_V6" >/dev/null
     # Only the lab's networks go back through the gateway; Vagrant's own NAT link stays.
-    ip route replace 10.99.0.0/16 via 10.99.3.1
-    ip -6 route replace fd99::/16 via fd99:3::1
+    ip route replace "$LAB_NET4" via "$GW_SRV_V4"
+    ip -6 route replace "$LAB_NET6" via "$GW_SRV_V6"
+    # Debian's nginx package starts its own server on port 80 at install time: the lab's
+    # nginx needs the port.  Stop it, and what an earlier provisioning of this VM started.
+    systemctl disable --now nginx >/dev/null 2>&1 || true
+    for pidf in "$LAB_DIR"/*.pid; do
+      if [ -f "$pidf" ]; then kill "$(cat "$pidf")" 2>/dev/null || true; fi
+    done
+    sleep 0.5
     bash "$lib/provision-servers.sh"
     ;;
   *)

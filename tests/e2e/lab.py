@@ -13,12 +13,31 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 LAB = REPO / "scripts" / "lab"
+PLAN_FILE = REPO / "scripts" / "lab.d" / "plan.env"
 
-SERVER_V4 = "10.99.3.2"
-SERVER_V6 = "fd99:3::2"
-GATEWAY_PHONE_V4 = "10.99.1.1"
-GATEWAY_PHONE2_V4 = "10.99.4.1"
-GATEWAY_LAN_V4 = "10.99.2.1"
+
+def read_plan(path: Path = PLAN_FILE) -> dict[str, str]:
+    """The lab's address plan (plain KEY=VALUE lines, shared with the shell and the Vagrantfile)."""
+    plan = {}
+    for n, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        key, sep, value = line.partition("=")
+        if not sep or not key.isidentifier() or not value or any(c in value for c in " \t\"'$`\\"):
+            raise ValueError(f"{path}:{n}: not a plain KEY=VALUE line: {line!r}")
+        plan[key] = value
+    return plan
+
+
+PLAN = read_plan()
+SERVER_V4 = PLAN["SRV_V4"]
+SERVER_V6 = PLAN["SRV_V6"]
+LAN_CLIENT_V4 = PLAN["LAN_V4"]
+LAN_CLIENT_V6 = PLAN["LAN_V6"]
+GATEWAY_PHONE_V4 = PLAN["GW_PHONE_V4"]
+GATEWAY_PHONE2_V4 = PLAN["GW_PHONE2_V4"]
+GATEWAY_LAN_V4 = PLAN["GW_LAN_V4"]
+GATEWAY_LAN_V6 = PLAN["GW_LAN_V6"]
 
 
 def unique_prefix() -> str:
@@ -26,14 +45,19 @@ def unique_prefix() -> str:
 
 
 class Lab:
-    def __init__(self, prefix: str | None = None, big_files: tuple[int, ...] = ()) -> None:
+    def __init__(self, prefix: str | None = None, big_files: tuple[int, ...] = (),
+                 plan: Path | None = None) -> None:
         self.prefix = prefix or unique_prefix()
         self.dir = Path(f"/tmp/{self.prefix}-lab")
         self.big_files = big_files
+        self.plan_file = plan
+        self.plan = read_plan(plan) if plan is not None else PLAN
 
     @property
     def env(self) -> dict[str, str]:
         env = dict(os.environ, LAB_PREFIX=self.prefix)
+        if self.plan_file is not None:
+            env["LAB_PLAN"] = str(self.plan_file)
         if self.big_files:
             env["LAB_BIG_FILES"] = " ".join(str(s) for s in self.big_files)
         return env
