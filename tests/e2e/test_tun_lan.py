@@ -19,7 +19,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.lab import REPO, SERVER_V4, SERVER_V6, Lab
+from tests.e2e.lab import (
+    GATEWAY_LAN_V4,
+    GATEWAY_LAN_V6,
+    LAN_CLIENT_V4,
+    LAN_CLIENT_V6,
+    REPO,
+    SERVER_V4,
+    SERVER_V6,
+    Lab,
+)
 
 TABLE = "26472"
 
@@ -175,12 +184,70 @@ def test_lan_client_is_intercepted_and_the_gateway_host_is_not(lab: Lab, state: 
     assert all(f.client_conn.peername[0] in ("10.99.2.2", "fd99:2::2") for f in flows)
 
 
+ROUTER_DNS_CLIENT = r"""
+import sys
+import dns.message, dns.query, dns.rdatatype
+for server in sys.argv[1:]:
+    for name, rdtype in (("www.lab.test", dns.rdatatype.A), ("udp6.lab.test", dns.rdatatype.AAAA)):
+        q = dns.message.make_query(name, rdtype)
+        print("udp", server, name, dns.query.udp(q, server, timeout=10).answer[0][0].to_text())
+    q = dns.message.make_query("tcp.lab.test", dns.rdatatype.A)
+    print("tcp", server, "tcp.lab.test", dns.query.tcp(q, server, timeout=10).answer[0][0].to_text())
+"""
+
+
+def listening_on_53(lab: Lab) -> str:
+    return lab.exec("gateway", "ss", "-Hln", "sport", "=", ":53").stdout.decode()
+
+
+def test_dns_sent_to_the_gateway_itself_is_intercepted(lab: Lab, state: Path) -> None:
+    """A LAN host's resolver is its router: queries to the gateway's own LAN addresses (UDP
+    and TCP, v4 and v6) are answered by the gateway's resolver and recorded as DNS flows."""
+    before = snapshot(lab)
+    assert listening_on_53(lab) == ""
+    gw = Gateway(lab, state, "gwdns0")
+    try:
+        gw.wait_ready()
+        deadline = time.monotonic() + 10
+        while GATEWAY_LAN_V6 not in listening_on_53(lab) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        res = lab.exec("lan-client", sys.executable, "-c", ROUTER_DNS_CLIENT, GATEWAY_LAN_V4, GATEWAY_LAN_V6,
+                       timeout=60, check=False)
+        assert res.returncode == 0, res.stderr.decode() + gw.output()
+        out = res.stdout.decode().splitlines()
+        for server in (GATEWAY_LAN_V4, GATEWAY_LAN_V6):
+            assert f"udp {server} www.lab.test {SERVER_V4}" in out
+            assert f"udp {server} udp6.lab.test {SERVER_V6}" in out
+            assert f"tcp {server} tcp.lab.test {SERVER_V4}" in out
+    finally:
+        code = gw.stop()
+    assert code == 0, gw.output()
+    assert listening_on_53(lab) == ""
+    assert snapshot(lab) == before
+
+    dnsf = [f for f in read_flows(gw.flows) if f.type == "dns"]
+    seen = set()
+    for f in dnsf:
+        assert f.client_conn.tun_interface == "gwdns0"
+        assert f.client_conn.peername[0] in (LAN_CLIENT_V4, LAN_CLIENT_V6)
+        assert f.client_conn.sockname in ((GATEWAY_LAN_V4, 53), (GATEWAY_LAN_V6, 53))
+        # answered by the gateway's resolver (the lab's resolv.conf), not by asking itself
+        assert tuple(f.server_conn.address) == (SERVER_V4, 53)
+        assert f.response is not None and f.response.answers
+        seen.add((f.client_conn.sockname[0], f.client_conn.transport_protocol, f.request.questions[0].name))
+    for server in (GATEWAY_LAN_V4, GATEWAY_LAN_V6):
+        assert (server, "udp", "www.lab.test") in seen, seen
+        assert (server, "udp", "udp6.lab.test") in seen, seen
+        assert (server, "tcp", "tcp.lab.test") in seen, seen
+
+
 def test_kill_9_then_gateway_down_leaves_nothing(lab: Lab, state: Path) -> None:
     before = snapshot(lab)
     gw = Gateway(lab, state, "gwkill0")
     gw.wait_ready()
     assert snapshot(lab) != before
     gw.kill()
+    assert listening_on_53(lab) == ""  # the LAN DNS listeners died with it
     # The device died with the process; the policy rules did not.
     assert f"lookup {TABLE}" in lab.exec("gateway", "ip", "rule").stdout.decode()
     res = down(lab, state)

@@ -11,10 +11,13 @@
    forwarded traffic into the device (``routing``, which explains why ``iif`` rules keep
    the gateway's own upstream connections out of the TUN without any socket mark);
 5. reads the device in batches (``netstack.tun.TunLink``) into a ``PacketBridge``, whose
-   connections reach the handler tagged ``{"tun_interface": NAME}``.
+   connections reach the handler tagged ``{"tun_interface": NAME}``;
+6. with ``tun_lan`` and ``tun_lan_dns``, listens on port 53 of the LAN interfaces' own
+   addresses, for the DNS that LAN hosts send to their router (``lan_dns``), tagged alike.
 
 ``stop()`` (Ctrl-C, SIGTERM through the master) undoes all of it.  Options come from
-``addon.TunOptions`` (``tun_lan``, ``tun_mtu``, ``tun_addresses``, ``tun_table``); the
+``addon.TunOptions`` (``tun_lan``, ``tun_lan_dns``, ``tun_mtu``, ``tun_addresses``,
+``tun_table``); the
 defaults apply while that addon is not loaded.
 """
 
@@ -45,8 +48,10 @@ def _option(options: Any, name: str, default: Any) -> Any:
 class TunServer:
     """A running TUN mode (the ``ModeServer`` shape: ``addresses``, ``await stop()``)."""
 
-    def __init__(self, spec: str, interface: str, link: Any, bridge: Any, record: Any, path: Any) -> None:
+    def __init__(self, spec: str, interface: str, link: Any, bridge: Any, record: Any, path: Any,
+                 lan_dns: Any = None) -> None:
         self.spec = spec
+        self.lan_dns = lan_dns
         self.interface = interface
         self.addresses: list[tuple[str, int]] = [(interface, 0)]
         self.link = link
@@ -66,6 +71,8 @@ class TunServer:
         from gateway.links.tun import routing
         from gateway.links.tun.record import remove
 
+        if self.lan_dns is not None:
+            await self.lan_dns.stop()
         self.bridge.close()
         self.link.close()  # the device is not persistent: closing its last fd removes it
         failed = await asyncio.to_thread(routing.undo, self.record)
@@ -91,6 +98,7 @@ async def start(mode: Any, handler: Any) -> TunServer:
     options = getattr(handler, "options", None)
     state_dir = _option(options, "state_dir", "~/.gateway")
     lan = [str(x) for x in _option(options, "tun_lan", [])]
+    lan_dns_on = bool(_option(options, "tun_lan_dns", True))
     mtu = int(_option(options, "tun_mtu", DEFAULT_MTU))
     addresses = [str(x) for x in _option(options, "tun_addresses", list(DEFAULT_ADDRESSES))]
     table = int(_option(options, "tun_table", DEFAULT_TABLE))
@@ -145,4 +153,33 @@ async def start(mode: Any, handler: Any) -> TunServer:
     link.start(bridge.feed_many)
     steer = f", steering traffic forwarded from {', '.join(lan)}" if lan else ""
     log.info("tun: %s up (mtu %d, %s)%s", ifname, mtu, ", ".join(addresses), steer)
-    return TunServer(mode.full_spec, ifname, link, bridge, record, path)
+    server = TunServer(mode.full_spec, ifname, link, bridge, record, path)
+    if lan and lan_dns_on:
+        try:
+            server.lan_dns = await _start_lan_dns(handler, mode.full_spec, ifname, lan)
+        except BaseException:
+            await server.stop()
+            raise
+    return server
+
+
+async def _start_lan_dns(handler: Any, spec: str, ifname: str, lan: list[str]) -> Any:
+    from gateway.links.tun.lan_dns import LanDns, lan_addresses, pick_resolver, system_nameservers
+
+    own = await asyncio.to_thread(lan_addresses, lan)
+    servers = [str(s) for s in _option(getattr(handler, "options", None), "dns_server", [])]
+    resolver = pick_resolver(own, system_nameservers())
+    if resolver is None and not servers:
+        log.warning("tun: DNS sent to this host's LAN addresses is not intercepted: no resolver "
+                    "other than this host in /etc/resolv.conf (set dns_server)")
+        return None
+    if resolver is None:
+        from gateway.layers.dns import _parse_server
+
+        resolver = _parse_server(servers[0])  # the DNS layer asks dns_server anyway
+    lan_dns = LanDns()
+    await lan_dns.start(handler, spec, ifname, own, resolver)
+    if lan_dns.addresses:
+        log.info("tun: answering DNS sent to %s", ", ".join(
+            f"[{h}]:{p}" if ":" in h else f"{h}:{p}" for h, p in dict.fromkeys(lan_dns.addresses)))
+    return lan_dns

@@ -27,6 +27,12 @@ class TunOptions:
             "whose default route points at this host are intercepted without proxy settings. "
             "The host's own traffic and other interfaces are untouched.",
         )
+        loader.add_option(
+            "tun_lan_dns", bool, True,
+            "Also answer DNS that `tun_lan` hosts send to this host's own LAN addresses (their "
+            "router is usually their resolver): port 53 on those addresses, answered by the "
+            "gateway's resolver (`dns_server`, else /etc/resolv.conf) and recorded as DNS flows.",
+        )
         loader.add_option("tun_mtu", int, DEFAULT_MTU, "MTU of the TUN device.")
         loader.add_option(
             "tun_addresses", Sequence[str], list(DEFAULT_ADDRESSES),
