@@ -1,11 +1,23 @@
-"""The lab itself: it comes up and goes down repeatedly, and nothing in it reaches outside."""
+"""The lab itself: it comes up and goes down repeatedly, nothing in it reaches outside, and
+the namespace lab and the Vagrant lab take their addresses from one plan (plan.env)."""
 
 from __future__ import annotations
 
 import json
+import os
+import re
+import shutil
 import subprocess
+from pathlib import Path
 
-from tests.e2e.lab import SERVER_V4, SERVER_V6, Lab
+import pytest
+
+from tests.e2e.lab import PLAN, PLAN_FILE, REPO, SERVER_V4, SERVER_V6, Lab, read_plan
+
+VAGRANT_DIR = REPO / "vagrant"
+needs_ruby = pytest.mark.skipif(shutil.which("ruby") is None, reason="ruby not installed (apt-get install ruby)")
+needs_vagrant = pytest.mark.skipif(shutil.which("vagrant") is None,
+                                   reason="vagrant not installed (apt-get install vagrant)")
 
 NODES = ("phone", "phone2", "lan-client", "gateway", "servers")
 
@@ -59,3 +71,131 @@ def test_nothing_reaches_beyond_the_namespaces(lab):
         assert r.returncode != 0 and b"unreachable" in r.stderr.lower()
     r = lab.exec("gateway", "ip", "-6", "route", "get", "2001:4860:4860::8888", check=False)
     assert r.returncode != 0
+
+
+# -- one address plan ---------------------------------------------------------------------
+
+@pytest.fixture
+def other_plan(tmp_path: Path) -> Path:
+    """The same plan moved to 10.98.0.0/16 and fd98::/16."""
+    path = tmp_path / "plan.env"
+    path.write_text(PLAN_FILE.read_text().replace("10.99.", "10.98.").replace("fd99:", "fd98:"))
+    return path
+
+
+def shell_plan(path: Path) -> dict[str, str]:
+    script = 'set -eu; . "$1"; for k in $(sed -n "s/^\\([A-Z][A-Z0-9_]*\\)=.*/\\1/p" "$1"); do printf "%s=%s\\n" "$k" "${!k}"; done'
+    out = subprocess.run(["bash", "-c", script, "_", str(path)], capture_output=True, text=True, check=True).stdout
+    return dict(line.split("=", 1) for line in out.splitlines())
+
+
+def ruby(*code: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(["ruby", "-e", "\n".join(code)], capture_output=True, text=True, timeout=60,
+                          cwd=VAGRANT_DIR, env=env)
+
+
+def vagrant(*args: str, plan: Path | None = None) -> subprocess.CompletedProcess:
+    # No update check against HashiCorp's servers: tests send nothing outside the machine.
+    env = dict(os.environ, VAGRANT_CHECKPOINT_DISABLE="1", VAGRANT_NO_COLOR="1")
+    if plan is not None:
+        env["LAB_PLAN"] = str(plan)
+    return subprocess.run(["vagrant", *args], capture_output=True, text=True, timeout=180,
+                          cwd=VAGRANT_DIR, env=env)
+
+
+def vm_nodes(plan: Path) -> dict[str, list[list[str]]]:
+    res = ruby('require_relative "plan"; require "json"',
+               "puts JSON.generate(GwlabPlan.nodes(GwlabPlan.load(ARGV.fetch(0, ENV['LAB_PLAN']))))",
+               env=dict(os.environ, LAB_PLAN=str(plan)))
+    assert res.returncode == 0, res.stderr
+    return json.loads(res.stdout)
+
+
+def test_the_plan_reads_the_same_in_shell_and_python(other_plan: Path) -> None:
+    for path in (PLAN_FILE, other_plan):
+        assert shell_plan(path) == read_plan(path)
+    assert read_plan(other_plan)["SRV_V4"] == "10.98.3.2"
+
+
+@needs_ruby
+def test_the_plan_reads_the_same_in_ruby() -> None:
+    res = ruby('require_relative "plan"; require "json"', "puts JSON.generate(GwlabPlan.load)")
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout) == PLAN
+
+
+@needs_ruby
+def test_a_plan_line_the_shell_would_read_differently_is_refused(tmp_path: Path) -> None:
+    bad = tmp_path / "plan.env"
+    bad.write_text(PLAN_FILE.read_text() + 'SRV_V4="10.99.3.2"\n')
+    res = ruby('require_relative "plan"', "GwlabPlan.load", env=dict(os.environ, LAB_PLAN=str(bad)))
+    assert res.returncode != 0 and "not a plain KEY=VALUE line" in res.stderr
+    with pytest.raises(ValueError, match="not a plain KEY=VALUE line"):
+        read_plan(bad)
+
+
+@needs_ruby
+def test_the_vms_take_their_addresses_from_the_plan(other_plan: Path) -> None:
+    for path in (PLAN_FILE, other_plan):
+        plan = read_plan(path)
+        nodes = vm_nodes(path)
+        assert set(nodes) == {"gateway", "phone-sim", "lan-client", "servers"}
+        assert dict(nodes["gateway"]) == {"gwlab-phone": plan["GW_PHONE_V4"], "gwlab-lan": plan["GW_LAN_V4"],
+                                          "gwlab-srv": plan["GW_SRV_V4"]}
+        assert nodes["phone-sim"] == [["gwlab-phone", plan["PHONE_V4"]]]
+        assert nodes["lan-client"] == [["gwlab-lan", plan["LAN_V4"]]]
+        assert nodes["servers"] == [["gwlab-srv", plan["SRV_V4"]]]
+
+
+@needs_ruby
+def test_vagrantfile_syntax() -> None:
+    for name in ("Vagrantfile", "plan.rb"):
+        res = subprocess.run(["ruby", "-c", name], capture_output=True, text=True, cwd=VAGRANT_DIR, timeout=60)
+        assert res.returncode == 0 and "Syntax OK" in res.stdout, res.stderr
+
+
+@needs_vagrant
+def test_vagrant_validates_the_vagrantfile(tmp_path: Path) -> None:
+    """`vagrant validate` loads the Vagrantfile with its providers' settings (no VM boots)."""
+    res = vagrant("validate")
+    assert res.returncode == 0 and "validated successfully" in res.stdout, res.stdout + res.stderr
+    # It really reads the plan: a broken plan breaks it.
+    bad = tmp_path / "plan.env"
+    bad.write_text("SRV_V4=10.99.3.2 # comment after a value\n")
+    res = vagrant("validate", plan=bad)
+    assert res.returncode != 0 and "not a plain KEY=VALUE line" in res.stdout + res.stderr
+
+
+MY_LAB_FILES = ["scripts/lab", "scripts/lab.d/topology.sh", "scripts/lab.d/vm-node.sh",
+                "scripts/lab.d/provision-servers.sh", "vagrant/Vagrantfile", "vagrant/plan.rb",
+                "tests/e2e/lab.py", "tests/e2e/test_tun_lan.py"]
+
+
+def test_no_lab_address_is_written_outside_the_plan() -> None:
+    """Only comments (the diagrams) may repeat an address; code takes them from plan.env."""
+    literal = re.compile(r"\b10\.99\.\d+\.\d+\b|\bfd99:[0-9a-f:]*")
+    found = []
+    for rel in MY_LAB_FILES:
+        for n, line in enumerate((REPO / rel).read_text().splitlines(), 1):
+            code = line.split("#", 1)[0] if not rel.endswith(".py") else line
+            if line.lstrip().startswith("#"):
+                continue
+            if literal.search(code):
+                found.append(f"{rel}:{n}: {line.strip()}")
+    assert not found, "\n".join(found)
+
+
+def test_an_address_changed_in_the_plan_moves_the_namespace_lab(other_plan: Path) -> None:
+    plan = read_plan(other_plan)
+    with Lab(plan=other_plan) as lab:
+        addrs = json.loads(lab.exec("servers", "ip", "-j", "addr", "show", "to-gw").stdout)
+        local = {a["local"] for a in addrs[0]["addr_info"]}
+        assert {plan["SRV_V4"], plan["SRV_V6"]} <= local
+        assert not any(a.startswith(("10.99.", "fd99:")) for a in local)
+        out = lab.exec("lan-client", "curl", "-s", "--max-time", "5", "--cacert", str(lab.server_ca),
+                       "--resolve", f"www.lab.test:443:{plan['SRV_V4']}", "https://www.lab.test/")
+        assert out.stdout == b"hello from the gateway lab\n"
+        # The servers' DNS answers with the moved address, and every node resolves with it.
+        out = lab.exec("lan-client", "python3", "-c",
+                       "import dns.resolver;print(dns.resolver.resolve('www.lab.test','AAAA')[0])")
+        assert out.stdout.decode().strip() == plan["SRV_V6"]

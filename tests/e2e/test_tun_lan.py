@@ -37,18 +37,20 @@ import asyncio, socket, sys
 import dns.message, dns.query, dns.rdatatype
 import websockets
 
+server = sys.argv[1]
+
 async def ws():
-    async with websockets.connect("ws://10.99.3.2:8765/echo", open_timeout=10) as c:
+    async with websockets.connect(f"ws://{server}:8765/echo", open_timeout=10) as c:
         await c.send("tun-ws-hello")
         return await asyncio.wait_for(c.recv(), 10)
 
 print("ws", asyncio.run(ws()))
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.settimeout(10)
-s.sendto(b"tun-udp-hello", ("10.99.3.2", 9999))
+s.sendto(b"tun-udp-hello", (server, 9999))
 print("udp", s.recvfrom(2048)[0].decode())
 q = dns.message.make_query("www.lab.test", dns.rdatatype.A)
-r = dns.query.udp(q, "10.99.3.2", timeout=10)
+r = dns.query.udp(q, server, timeout=10)
 print("dns", r.answer[0][0].address)
 """
 
@@ -155,7 +157,7 @@ def test_lan_client_is_intercepted_and_the_gateway_host_is_not(lab: Lab, state: 
                          "-o", "/dev/null", "-w", "%{http_code}")
         assert https.returncode == 0, https.stderr
         # The certificate came from our CA: curl trusted only that CA and succeeded.
-        out = lab.exec("lan-client", sys.executable, "-c", CLIENT, timeout=60).stdout.decode()
+        out = lab.exec("lan-client", sys.executable, "-c", CLIENT, SERVER_V4, timeout=60).stdout.decode()
         assert "ws tun-ws-hello" in out
         assert "udp tun-udp-hello" in out
         assert f"dns {SERVER_V4}" in out
@@ -181,7 +183,7 @@ def test_lan_client_is_intercepted_and_the_gateway_host_is_not(lab: Lab, state: 
     assert any(m.content == b"tun-udp-hello" for f in udp for m in f.messages)
     dnsf = [f for f in flows if f.type == "dns"]
     assert any(q.name == "www.lab.test" for f in dnsf for q in f.request.questions)
-    assert all(f.client_conn.peername[0] in ("10.99.2.2", "fd99:2::2") for f in flows)
+    assert all(f.client_conn.peername[0] in (LAN_CLIENT_V4, LAN_CLIENT_V6) for f in flows)
 
 
 ROUTER_DNS_CLIENT = r"""
