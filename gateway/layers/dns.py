@@ -13,6 +13,10 @@ cannot be answered gets ``SERVFAIL`` so the client does not wait for its timeout
 
 Queries on one UDP stream are handled concurrently (clients send A and AAAA at once);
 on TCP they are answered in order.
+
+Every answer sent back also teaches the connection handler's ``resolved_names`` which name
+each A/AAAA address was the answer to, for this client, so the flows of its later
+connections to those addresses show the name (``gateway.proxy.resolved_names``).
 """
 
 from __future__ import annotations
@@ -135,7 +139,21 @@ class DnsLayer:
         flow.live = False
         response = flow.response
         response.id = flow.request.id
+        self._remember_names(response)
         return response.packed
+
+    def _remember_names(self, response: Any) -> None:
+        """Record which name each answered address was for (the answer as the client gets
+        it, after the hooks), so its later connections there are labelled with it."""
+        names = self.ctx.extra.get("resolved_names")
+        if names is None:
+            return
+        from gateway.proxy.resolved_names import client_key
+
+        try:
+            names.learn_message(client_key(self.ctx.client), response, time.monotonic())
+        except (ValueError, AttributeError, TypeError) as e:
+            log.debug("cannot learn names from a DNS answer: %s", e)
 
     def _fmt_upstream(self) -> str:
         if self.upstream is None:

@@ -204,7 +204,15 @@ async def intercept(
     )
 
     cn = sni or _host_for_cert(dest[0], upstream_names)
-    sans = [n for n in [sni, dest[0] if _is_ip(dest[0]) and not sni else None, *upstream_names] if n]
+    # Without SNI the client checks the address it connected to: a destination labelled
+    # with a resolved name (handler.LABELLED_MODES) still needs its IP in the certificate.
+    ip_dest = ctx.extra.get("destination_ip")
+    sans = [n for n in [
+        sni,
+        dest[0] if _is_ip(dest[0]) and not sni else None,
+        ip_dest[0] if ip_dest and not sni else None,
+        *upstream_names,
+    ] if n]
     try:
         sslctx, cert = ctx.certs.server_context(cn, sans, alpn=alpn_for_client)
     except Exception as e:  # noqa: BLE001 - a broken store must not crash the connection

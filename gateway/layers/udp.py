@@ -58,14 +58,17 @@ async def open_udp(host: str, port: int, listen: Any) -> tuple[asyncio.DatagramT
     return transport, proto
 
 
-async def handle_udp(ctx: LayerContext, stream: Any, dest: Address) -> None:
+async def handle_udp(ctx: LayerContext, stream: Any, dest: Address, *, name: str | None = None) -> None:
+    """``name``: what the client resolved ``dest``'s IP from; it labels the flow's
+    ``server_conn.address`` while the datagrams still go to ``dest``."""
     from gateway.connection import ConnectionState, Server
     from gateway.flow import Error
     from gateway.proxy.handler import _server_hook_data
     from gateway.udp import UDPFlow, UDPMessage
 
     client = ctx.client
-    server = Server(address=tuple(dest), transport_protocol="udp")
+    label = (name, int(dest[1])) if name else tuple(dest)
+    server = Server(address=label, transport_protocol="udp")
     hook_data = _server_hook_data(client, server)
     flow = UDPFlow(client, server, live=True)
     await ctx.addons.trigger("udp_start", flow)
@@ -75,6 +78,8 @@ async def handle_udp(ctx: LayerContext, stream: Any, dest: Address) -> None:
         flow.live = False
         await ctx.addons.trigger("udp_error", flow)
         return
+    if tuple(server.address) != label:  # an addon redirected it in server_connect
+        dest = (str(server.address[0]), int(server.address[1]))
     try:
         transport, proto = await open_udp(dest[0], dest[1], ctx.extra.get("listen_addresses"))
     except OSError as e:

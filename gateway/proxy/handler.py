@@ -38,6 +38,7 @@ from typing import Any
 from gateway.layers.context import LayerContext, ServerStream
 from gateway.proxy import detect
 from gateway.proxy.arrival import Address, Arrival, DatagramStream
+from gateway.proxy.resolved_names import ResolvedNames, client_key
 from gateway.proxy.server_connect import (
     TLS_TIMEOUT,
     ListenAddresses,
@@ -58,6 +59,9 @@ CLIENT_FIRST_TIMEOUT = 3.0
 (SMTP, SSH, ...) and relaying raw TCP."""
 CLIENT_HELLO_TIMEOUT = 30.0
 MAX_PEEK = 64 * 1024
+LABELLED_MODES = ("wireguard", "tun")
+"""Modes whose connections carry only the IP the client resolved through our own DNS
+layer: their flows are labelled with the name it asked for (``resolved_names``)."""
 
 
 def option(options: Any, name: str, default: Any = None) -> Any:
@@ -74,6 +78,9 @@ class _Connection:
 
     def __init__(self) -> None:
         self.servers: list[ServerStream] = []
+        self.pinned: dict[Address, Address] = {}
+        """(name, port) -> (ip, port): a destination labelled with the name the client
+        resolved is still connected at the IP the client chose, never looked up again."""
 
 
 class ConnectionHandler:
@@ -88,6 +95,8 @@ class ConnectionHandler:
         self.client_first_timeout = CLIENT_FIRST_TIMEOUT
         self.client_hello_timeout = CLIENT_HELLO_TIMEOUT
         self.tls_timeout = TLS_TIMEOUT
+        self.resolved_names = ResolvedNames()
+        """Filled by the DNS layer from the answers it sent; labels later connections."""
 
     @property
     def certs(self) -> Any:
@@ -113,6 +122,7 @@ class ConnectionHandler:
             if client.error:
                 log.info("client %s refused by an addon: %s", _fmt(arrival.peername), client.error)
                 return
+            arrival = self._label(client, arrival, conn)
             ctx = self._context(client, arrival, conn)
             await self.dispatch(ctx, peekable(reader), writer)
         except asyncio.CancelledError:
@@ -165,7 +175,7 @@ class ConnectionHandler:
             else:
                 from gateway.layers.udp import handle_udp
 
-                await handle_udp(ctx, stream, destination)
+                await handle_udp(ctx, stream, destination, name=self._resolved_name(client, destination))
         except asyncio.CancelledError:
             raise
         except Exception as e:  # noqa: BLE001
@@ -176,6 +186,25 @@ class ConnectionHandler:
             client.state = ConnectionState.CLOSED
             client.timestamp_end = time.time()
             await asyncio.shield(self.addons.trigger("client_disconnected", client))
+
+    # -- names the client resolved through us ------------------------------------------------
+    def _resolved_name(self, client: Any, dest: Address | None) -> str | None:
+        """The name this client last resolved (through our DNS layer) to ``dest``'s IP."""
+        if dest is None or client.proxy_mode.type_name not in LABELLED_MODES or int(dest[1]) == 53:
+            return None  # DNS keeps its address: the DNS layer would resolve a name again
+        return self.resolved_names.lookup(client_key(client), str(dest[0]), time.monotonic())
+
+    def _label(self, client: Any, arrival: Arrival, conn: _Connection) -> Arrival:
+        """mitmproxy's model: the flow's server address (and so ``request.host`` of a request
+        without a Host header) is the name, while the connection goes to the IP the client
+        chose (``conn.pinned``), which becomes ``Server.peername``."""
+        dest = arrival.destination
+        name = self._resolved_name(client, dest)
+        if name is None or dest is None:
+            return arrival
+        labelled = (name, int(dest[1]))
+        conn.pinned[labelled] = (str(dest[0]), int(dest[1]))
+        return dataclasses.replace(arrival, destination=labelled)
 
     # -- layer selection -------------------------------------------------------------------
     def _context(self, client: Any, arrival: Arrival, conn: _Connection) -> LayerContext:
@@ -195,13 +224,16 @@ class ConnectionHandler:
         )
         ctx.certs = _LazyCerts(self)
         ctx.extra["listen_addresses"] = self.listen_addresses
+        ctx.extra["resolved_names"] = self.resolved_names
+        if arrival.destination is not None and tuple(arrival.destination) in conn.pinned:
+            ctx.extra["destination_ip"] = conn.pinned[tuple(arrival.destination)]
 
         async def next_layer(reader: Any, writer: Any, destination: Address) -> None:
             child = dataclasses.replace(
                 ctx,
                 arrival=dataclasses.replace(arrival, destination=tuple(destination)),
                 server=None,
-                extra={"listen_addresses": self.listen_addresses},
+                extra={"listen_addresses": self.listen_addresses, "resolved_names": self.resolved_names},
             )
             await self.dispatch(child, peekable(reader), writer)
 
@@ -243,11 +275,15 @@ class ConnectionHandler:
     ) -> None:
         opts = self.options
         ignore, allow = option(opts, "ignore_hosts"), option(opts, "allow_hosts")
-        if detect.host_matches(option(opts, "tcp_hosts"), dest):
-            return await self._raw(ctx, reader, writer, dest, passthrough=detect.should_ignore(ignore, allow, dest))
+        # A labelled destination matches host options by its name and by its IP.
+        ip_dest: Address | None = ctx.extra.get("destination_ip")
+        if detect.host_matches(option(opts, "tcp_hosts"), dest, ip_dest):
+            return await self._raw(ctx, reader, writer, dest,
+                                   passthrough=detect.should_ignore(ignore, allow, dest, ip_dest))
         proto, data = await self._peek_protocol(reader, self.client_first_timeout)
         if proto is None:  # the client waits: the server speaks first
-            return await self._raw(ctx, reader, writer, dest, passthrough=detect.should_ignore(ignore, allow, dest))
+            return await self._raw(ctx, reader, writer, dest,
+                                   passthrough=detect.should_ignore(ignore, allow, dest, ip_dest))
         if not data:
             return  # closed before saying anything
         if proto is detect.Protocol.TLS:
@@ -261,7 +297,7 @@ class ConnectionHandler:
                 )
                 ctx.client.error = "malformed or incomplete TLS ClientHello"
                 return
-            if detect.should_ignore(ignore, allow, dest, hello.sni, (hello.sni, dest[1]) if hello.sni else None):
+            if detect.should_ignore(ignore, allow, dest, ip_dest, hello.sni, (hello.sni, dest[1]) if hello.sni else None):
                 return await self._raw(ctx, reader, writer, dest, passthrough=True)
             result = await tls_layer.intercept(self, ctx, reader, writer, dest, hello)
             if result is None:
@@ -277,7 +313,7 @@ class ConnectionHandler:
                 if inner is not None and not inner_data:
                     return
             return await self._raw(ctx, treader, twriter, dest)
-        if detect.should_ignore(ignore, allow, dest):
+        if detect.should_ignore(ignore, allow, dest, ip_dest):
             return await self._raw(ctx, reader, writer, dest, passthrough=True)
         if proto is detect.Protocol.HTTP and http_ok:
             return await self._http(ctx, reader, writer, alpn=None)
@@ -358,6 +394,9 @@ class ConnectionHandler:
             raise ConnectionRefusedError(f"connection to {_fmt(address)} refused by an addon: {server.error}")
         # An addon may redirect the connection (server.address / server.via).
         address = (str(server.address[0]), int(server.address[1]))
+        # A name learned from the client's own DNS answer is only a label: connect to the
+        # IP the client chose (a new lookup could give another address, or none).
+        target = conn.pinned.get(address, address)
         if server.via is None:
             via = None
         elif via is None or tuple(server.via[1]) != via[1]:
@@ -379,10 +418,10 @@ class ConnectionHandler:
                         )
                 await http_connect_tunnel(
                     peekable(reader) if not isinstance(reader, BufferedReader) else reader,
-                    writer, address[0], address[1], option(self.options, "upstream_auth"),
+                    writer, target[0], target[1], option(self.options, "upstream_auth"),
                 )
             else:
-                reader, writer = await open_tcp(address[0], address[1], self.listen_addresses)
+                reader, writer = await open_tcp(target[0], target[1], self.listen_addresses)
             server.peername = writer.get_extra_info("peername")
             server.sockname = writer.get_extra_info("sockname")
             server.timestamp_start = time.time()

@@ -33,6 +33,10 @@ BIG = 100 * 1024 * 1024
 ADDON = '''
 def response(flow):
     flow.response.headers["X-Gateway-Addon"] = "seen " + (flow.client_conn.wireguard_peer or "?")
+
+def udp_message(flow):
+    # UDP flows reach the flow file only when they go idle (a minute): report them now.
+    print(f"udp-message to {flow.server_conn.address[0]}: {flow.messages[-1].content!r}", flush=True)
 '''
 
 
@@ -152,6 +156,39 @@ def test_names_resolve_through_the_in_tunnel_dns(lab: Lab, gw: Gateway) -> None:
     assert curl(lab, "http://www.lab.test/").startswith("hello from the gateway lab")
     flows = wait_for_flows(gw, lambda fs: any(type(f).__name__ == "DNSFlow" for f in fs))
     assert any(type(f).__name__ == "DNSFlow" and f.client_conn.wireguard_peer == "phone" for f in flows)
+
+
+def _resolver(gw: Gateway) -> str:
+    conf = (gw.state / "st" / "peers" / "phone.conf").read_text()
+    dns_line = next(line for line in conf.splitlines() if line.startswith("DNS"))
+    return dns_line.split("=", 1)[1].split(",")[0].strip()
+
+
+def test_resolved_names_label_later_flows_by_ip(lab: Lab, gw: Gateway) -> None:
+    """The phone resolves a name through the in-tunnel DNS, then connects to the IP with no
+    name of its own (raw TCP: no Host, no SNI; UDP): the flows show the name it asked for."""
+    script = (
+        "import dns.resolver, socket, sys\n"
+        "r = dns.resolver.Resolver(configure=False); r.nameservers = [sys.argv[1]]\n"
+        "ip = r.resolve('label-probe.lab.test', 'A')[0].address; print(ip)\n"
+        "s = socket.create_connection((ip, 5001), timeout=20); s.sendall(b'GET 1000\\n'); n = 0\n"
+        "while (d := s.recv(65536)): n += len(d)\n"
+        "print(n)\n"
+        "u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.settimeout(5)\n"
+        "u.sendto(b'label-probe', (ip, 9999)); print(u.recvfrom(100)[0].decode())\n"
+    )
+    assert phone(lab, sys.executable, "-c", script, _resolver(gw)).split() == [SERVER_V4, "1000", "label-probe"]
+
+    def probes(flows: list) -> list:
+        return [f for f in flows if type(f).__name__ == "TCPFlow"
+                and any(m.content.startswith(b"GET 1000") for m in f.messages)]
+
+    tcp = probes(wait_for_flows(gw, probes))
+    assert tcp
+    assert tcp[-1].server_conn.address[0] == "label-probe.lab.test"
+    assert tcp[-1].server_conn.peername[0] == SERVER_V4  # connected to the IP the phone chose
+    assert tcp[-1].client_conn.wireguard_peer == "phone"
+    assert "udp-message to label-probe.lab.test: b'label-probe'" in gw.log.read_text(errors="replace")
 
 
 def test_https_with_our_ca_and_the_addon_change(lab: Lab, gw: Gateway) -> None:
