@@ -52,6 +52,11 @@ class TcpConfig:
     """Never cut the window below the measured bandwidth-delay product on a loss (a Westwood+
     floor under CUBIC/NewReno): about doubles throughput on a link with random 1-10% loss
     (see tests/netstack/tcp/sim_matrix.txt), at some cost in fairness on a congested one."""
+    pacing: bool = True
+    """Release data at the congestion controller's pacing rate (Linux's 2x / 1.2x cwnd per RTT
+    for CUBIC/NewReno, the model's rate for BBR) in ~1 ms bursts instead of whole windows at
+    line rate: bursts overflow shallow queues (a phone's radio, wireguard-go's socket buffer)
+    and turn into losses the path itself would not have."""
     max_ooo_ranges: int = 256
     challenge_ack_limit: int = 10
     default_peer_mss: int = 536

@@ -160,6 +160,14 @@ class NewReno:
             self._acc -= self.cwnd
             self.cwnd += self.mss
 
+    def pacing_rate(self, srtt: float | None, pipe: int) -> float:
+        """Bytes per second to pace at (0: unpaced), as Linux: twice cwnd per RTT in slow start
+        (so pacing does not slow the doubling), 1.2 times in congestion avoidance."""
+        if not srtt:
+            return 0.0
+        w = self.cwnd if self.cwnd > pipe else pipe
+        return (2.0 if self.cwnd < self.ssthresh // 2 else 1.2) * w / srtt
+
     def on_delivered(self, delivered: int, now: float, rtt: float | None, srtt: float | None) -> None:
         """Bytes newly acknowledged or SACKed by an ACK (feeds the bandwidth estimate)."""
         if self.bwe is not None:

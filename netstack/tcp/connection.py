@@ -50,6 +50,8 @@ MASK = 0xFFFFFFFF
 HALF = 0x80000000
 MOD = 0x100000000
 PAWS_IDLE = 24 * 86400.0  # RFC 7323 5.5: ts_recent older than 24 days is invalid
+_INF = float("inf")
+PACING_HORIZON = 0.001  # the shortest pacing burst, in seconds: asyncio timers are ~1 ms coarse
 
 
 class TcpState(enum.Enum):
@@ -210,6 +212,8 @@ class TcpConnection:
         "_partial_acks",
         "_last_sample",
         "_pmtu_recovery",
+        "_pace_next",
+        "_pace_at",
     )
 
     # ------------------------------------------------------------------ construction
@@ -316,6 +320,8 @@ class TcpConnection:
         self._partial_acks = 0
         self._last_sample: float | None = None
         self._pmtu_recovery = False  # the current recovery resends segments too big for the path
+        self._pace_next = 0.0  # the pacer's schedule: when the next data segment is due
+        self._pace_at: float | None = None  # set while the pacer holds back data that cwnd allows
 
     @classmethod
     def from_syn(
@@ -497,7 +503,7 @@ class TcpConnection:
 
     def get_timer(self) -> float | None:
         t = self._rto_at
-        for d in (self._delack_at, self._persist_at, self._ka_at, self._tw_at):
+        for d in (self._delack_at, self._persist_at, self._ka_at, self._tw_at, self._pace_at):
             if d is not None and (t is None or d < t):
                 t = d
         return t
@@ -511,6 +517,8 @@ class TcpConnection:
         if self._delack_at is not None and now >= self._delack_at:
             self._delack_at = None
             self._ack_now = True
+        if self._pace_at is not None and now >= self._pace_at:
+            self._pace_at = None  # the next segments_to_send releases the next burst
         if self._rto_at is not None and now >= self._rto_at:
             self._rto_at = None
             if self._pto:
@@ -526,7 +534,7 @@ class TcpConnection:
             self._on_keepalive(now)
 
     def _clear_timers(self) -> None:
-        self._rto_at = self._delack_at = self._persist_at = self._ka_at = None
+        self._rto_at = self._delack_at = self._persist_at = self._ka_at = self._pace_at = None
 
     def _on_rto(self, now: float) -> None:
         st = self.state
@@ -856,6 +864,28 @@ class TcpConnection:
             pipe = flight - self._dupacks * self._mss
             if pipe < 0:
                 pipe = 0
+        # Pacing: data leaves no faster than the controller's rate, in bursts of about a
+        # millisecond (asyncio's timer resolution; at least two segments), so a large window
+        # does not hit the path as one line-rate burst.  A flight below the initial window is
+        # not paced (RFC 6928 allows that burst).  Between bursts (before ``_pace_at``) an ACK
+        # releases nothing: the pacer's timer does, a burst at a time.
+        rate = self._cc.pacing_rate(self._rtt.srtt, pipe) if self.config.pacing else 0.0
+        if rate > 0.0:
+            horizon = 2 * mss / rate
+            if horizon < PACING_HORIZON:
+                horizon = PACING_HORIZON
+            pace_free = self.config.initial_cwnd_segments * mss
+            if self._pace_at is not None and now < self._pace_at:
+                pace_next = _INF  # holding until the next burst
+            else:
+                self._pace_at = None
+                pace_next = self._pace_next
+                if pace_next < now - horizon:
+                    pace_next = now - horizon  # idle credit is capped at one burst
+        else:
+            self._pace_at = None
+            horizon = pace_free = 0
+            pace_next = now
         recovery = self._recovery
         if recovery:
             high = self._high_rxt
@@ -873,6 +903,10 @@ class TcpConnection:
             wnd_end = una + self.snd_wnd
             # Retransmit what is deemed lost, lowest first: retransmissions lost again, then holes.
             while pipe < cwnd:
+                if pace_next > now + horizon and pipe >= pace_free:
+                    if pace_next != _INF:
+                        self._pace_at = pace_next
+                    break
                 from_relost = bool(relost)
                 if from_relost:
                     a, b = relost[0]
@@ -922,6 +956,8 @@ class TcpConnection:
                     high = seg_end
                 log.append([start, seg_end, now, snd_max])
                 pipe += seg_end - start
+                if rate:
+                    pace_next += (seg_end - start) / rate
                 stats.retransmits += 1
                 stats.retransmitted_bytes += n
                 stats.segs_out += 1
@@ -935,6 +971,10 @@ class TcpConnection:
         nagle = self.config.nagle
         nxt = self.snd_nxt
         while pipe < cwnd and nxt < send_end:
+            if pace_next > now + horizon and pipe >= pace_free:
+                if pace_next != _INF:
+                    self._pace_at = pace_next
+                break
             avail = data_end - nxt
             n = avail
             if n > mss:
@@ -983,9 +1023,13 @@ class TcpConnection:
                 stats.retransmitted_bytes += n
             nxt = seg_end
             pipe += n + (1 if fin else 0)
+            if rate:
+                pace_next += n / rate
             flight = self.snd_max - una
             count += 1
         self.snd_nxt = nxt
+        if pace_next != _INF:
+            self._pace_next = pace_next
         if self._probe_tail:
             self._probe_tail = False
             if not count and self.snd_max > una:

@@ -23,6 +23,7 @@ from netstack.checksum import verify
 from .config import TcpConfig
 from .connection import TcpConnection, TcpState
 from .events import Closed, DataReceived, EofReceived, SendSpaceAvailable
+from .reset import rst_for
 from .segment import SYN, SegmentError, parse_segment, pseudo_sum_for
 
 CLIENT = (bytes((10, 0, 0, 1)), 40000)
@@ -228,7 +229,17 @@ class Simulator:
             if seg.flags & SYN and ep is self.server:
                 ep.conn = TcpConnection.from_syn(seg, ep.addr, ep.peer, now, ep.config, ep.iss)
             return
-        if ep.conn.state is TcpState.CLOSED and ep is self.server and seg.flags & SYN:
+        if ep.conn.state is TcpState.CLOSED:
+            if ep is self.server and seg.flags & SYN:
+                return
+            # Gone (TIME_WAIT over): answer as a stack with no such connection does, so a
+            # peer still in LAST-ACK learns it at once instead of retransmitting its FIN.
+            rst = rst_for(seg, ep.addr[0], ep.peer[0])
+            if rst is not None:
+                link = self.fwd if ep is self.client else self.bwd
+                for t, pkt in link.schedule(now, rst):
+                    self._n += 1
+                    heapq.heappush(self._heap, (t, self._n, 0 if ep is self.client else 1, pkt))
             return
         ep.conn.receive(seg, now)
 

@@ -118,4 +118,9 @@ def test_two_connections_over_a_bad_link_deliver_exact_streams(
     r = sim.run(until=3000)
     assert bytes(sim.server.received) == up
     assert bytes(sim.client.received) == down
-    assert r.client_closed == "closed" and r.server_closed == "closed"
+    assert r.client_closed == "closed"
+    # The client closes first; if every ACK of the server's FIN was lost until the client's
+    # TIME-WAIT ended, the client's stack answers the next FIN with a reset (as Linux would).
+    assert r.server_closed == "closed" or (
+        r.server_closed == "reset" and sim.client.conn.state.name == "CLOSED"
+    )

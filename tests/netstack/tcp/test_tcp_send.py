@@ -34,7 +34,7 @@ def test_small_writes_coalesce_into_full_segments():
 
 
 def test_initial_window_is_ten_segments():
-    p = established()
+    p = established(pacing=False)  # the window's arithmetic; the pacer's is in test_tcp_pacing.py
     p.conn.send(b"d" * 100_000)
     out = p.out()
     assert len(out) == 10 and all(len(s.payload) == MSS for s in out)
