@@ -34,6 +34,13 @@ from netstack.transport import NetstackTransport
 
 log = logging.getLogger(__name__)
 
+# Timer-driven passes are at least this far apart.  TCP pacing arms a timer per burst
+# (~1 ms) on every sending connection; with many connections their times interleave, and a
+# timer already due would run again at once: the gap batches them into one pass and keeps a
+# due-but-unhandled timer from spinning the loop.  Well below the pacing burst, so a paced
+# connection still gets each burst on time.
+TIMER_MIN_GAP = 0.0005
+
 Address = tuple[str, int]
 Decision = str  # "accept" | "refuse" | "drop"
 
@@ -95,6 +102,7 @@ class NetstackDriver:
         self._run_scheduled = False
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
+        self._timer_floor = 0.0  # no timer pass before this loop time (TIMER_MIN_GAP)
         self._closed = False
 
     # ------------------------------------------------------------ link side
@@ -175,6 +183,8 @@ class NetstackDriver:
         t = self.stack.get_timer()
         if t is None:
             return
+        if t < self._timer_floor:
+            t = self._timer_floor
         if self._timer is not None:
             if self._timer_at is not None and self._timer_at <= t:
                 return
@@ -186,7 +196,9 @@ class NetstackDriver:
         at = self._timer_at or 0.0
         self._timer = None
         self._timer_at = None
-        self.stack.handle_timer(max(self._loop.time(), at))
+        now = self._loop.time()
+        self._timer_floor = now + TIMER_MIN_GAP
+        self.stack.handle_timer(max(now, at))
         self._run()
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:

@@ -18,6 +18,7 @@ import pytest
 from netstack.aio import NetstackDriver, run
 from netstack.config import StackConfig
 from netstack.ipv4 import build_ipv4, parse_ipv4
+from netstack.stack import Stack
 from netstack.tcp.config import TcpConfig
 from netstack.tcp.connection import TcpConnection
 from netstack.tcp.events import Closed, Connected, DataReceived, EofReceived
@@ -382,3 +383,31 @@ def test_runs_on_uvloop() -> None:
         return bytes(c.received)
 
     assert run(main()) == b"over uvloop"
+
+
+class _AlwaysDueStack(Stack):
+    """A stack whose timer stays due however often it is handled (a stuck or storming timer)."""
+
+    def __init__(self) -> None:
+        super().__init__(StackConfig())
+        self.handled = 0
+
+    def get_timer(self) -> float | None:
+        return 0.0  # long past
+
+    def handle_timer(self, now: float) -> None:
+        self.handled += 1
+
+
+async def test_a_timer_that_stays_due_cannot_spin_the_loop() -> None:
+    """The driver spaces timer passes by TIMER_MIN_GAP (0.5 ms): an always-due timer gets a bounded
+    number of passes per second of loop time (a bound that a slower machine only lowers)."""
+    stack = _AlwaysDueStack()
+    loop = asyncio.get_running_loop()
+    driver = NetstackDriver(stack, send_packets=lambda packets: None)
+    driver._kick()
+    t0 = loop.time()
+    await asyncio.sleep(0.05)
+    elapsed = loop.time() - t0
+    driver.close()
+    assert 1 <= stack.handled <= elapsed / 0.0005 + 3
