@@ -55,7 +55,6 @@ class Gateway:
         args = [
             sys.executable, "-m", "gateway", "up", "--state-dir", str(self.state / "st"),
             "-w", str(self.flows), "-s", str(addon), "--dns-server", SERVER_V4,
-            "--tcp-hosts", r"^10\.99\.3\.2:5001$",
             "--set", f"wireguard_endpoint={GATEWAY_PHONE_V4}",
             "--set", f"ssl_verify_upstream_trusted_ca={self.lab.server_ca}",
             "--set", f"wireguard_rekey_after_messages={REKEY_AFTER_MESSAGES}",
