@@ -65,10 +65,16 @@ case "$role" in
     # Debian's nginx package starts its own server on port 80 at install time: the lab's
     # nginx needs the port.  Stop it, and what an earlier provisioning of this VM started.
     systemctl disable --now nginx >/dev/null 2>&1 || true
+    old=()
     for pidf in "$LAB_DIR"/*.pid; do
-      if [ -f "$pidf" ]; then kill "$(cat "$pidf")" 2>/dev/null || true; fi
+      if [ -f "$pidf" ]; then old+=("$(cat "$pidf")"); kill "${old[-1]}" 2>/dev/null || true; fi
     done
-    sleep 0.5
+    for _ in $(seq 1 50); do  # until they have let go of their ports (bounded: 5 s)
+      alive=0
+      for pid in "${old[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+      [ "$alive" = 0 ] && break
+      sleep 0.1
+    done
     bash "$lib/provision-servers.sh"
     ;;
   *)

@@ -199,3 +199,103 @@ def test_an_address_changed_in_the_plan_moves_the_namespace_lab(other_plan: Path
         out = lab.exec("lan-client", "python3", "-c",
                        "import dns.resolver;print(dns.resolver.resolve('www.lab.test','AAAA')[0])")
         assert out.stdout.decode().strip() == plan["SRV_V6"]
+
+
+# -- the VM provisioning, on namespaces standing in for the VMs -----------------------------
+
+VM_LINKS = (  # (gateway's interface, other VM, plan key of the gateway side, of the other side)
+    ("eth1", "phone-sim", "GW_PHONE_V4", "PHONE_V4"),
+    ("eth2", "lan-client", "GW_LAN_V4", "LAN_V4"),
+    ("eth3", "servers", "GW_SRV_V4", "SRV_V4"),
+)
+
+
+@pytest.fixture
+def vm_namespaces(tmp_path: Path):
+    """Four namespaces wired as the Vagrantfile wires the VMs (IPv4 on eth1.. only, as
+    Vagrant's private networks give them), with no-op apt-get and systemctl: what
+    vm-node.sh finds on a freshly booted box, minus the package downloads."""
+    prefix = "v" + os.urandom(3).hex()
+    roles = ("gateway", "phone-sim", "lan-client", "servers")
+    ns = {role: f"{prefix}-{role}" for role in roles}
+    # nginx's workers (www-data) read the web root: LAB_DIR must be world-readable, as
+    # /var/lib/gwlab is on a VM (pytest's tmp_path is not).
+    lab_root = Path(f"/tmp/{prefix}-vm")
+    lab_root.mkdir(mode=0o755)
+    stubs = tmp_path / "bin"
+    stubs.mkdir()
+    for name in ("apt-get", "systemctl"):
+        (stubs / name).write_text("#!/bin/sh\nexit 0\n")
+        (stubs / name).chmod(0o755)
+    try:
+        for role in roles:
+            subprocess.run(["ip", "netns", "add", ns[role]], check=True)
+            subprocess.run(["ip", "-n", ns[role], "link", "set", "lo", "up"], check=True)
+            etc = Path("/etc/netns") / ns[role]
+            etc.mkdir(parents=True, exist_ok=True)
+            (etc / "resolv.conf").write_text("nameserver 127.0.0.1\n")  # vm-node.sh rewrites it
+        prefix4 = PLAN["PREFIX4"]
+        for gw_if, other, gw_key, other_key in VM_LINKS:
+            subprocess.run(["ip", "link", "add", gw_if, "netns", ns["gateway"], "type", "veth",
+                            "peer", "name", "eth1", "netns", ns[other]], check=True)
+            for where, ifname, key in ((ns["gateway"], gw_if, gw_key), (ns[other], "eth1", other_key)):
+                subprocess.run(["ip", "-n", where, "addr", "add", f"{PLAN[key]}/{prefix4}", "dev", ifname], check=True)
+                subprocess.run(["ip", "-n", where, "link", "set", ifname, "up"], check=True)
+
+        def provision(role: str) -> subprocess.CompletedProcess:
+            return subprocess.run(
+                ["ip", "netns", "exec", ns[role], "env", f"PATH={stubs}:{os.environ['PATH']}",
+                 f"LAB_DIR={lab_root / role}", "bash", str(REPO / "scripts/lab.d/vm-node.sh"), role],
+                capture_output=True, text=True, timeout=120)
+
+        yield ns, provision
+    finally:
+        for role in roles:
+            for pidf in (lab_root / role).glob("*.pid"):
+                subprocess.run(["kill", pidf.read_text().strip()], capture_output=True)
+            pids = subprocess.run(["ip", "netns", "pids", ns[role]], capture_output=True, text=True).stdout.split()
+            for pid in pids:
+                subprocess.run(["kill", "-9", pid], capture_output=True)
+            subprocess.run(["ip", "netns", "del", ns[role]], capture_output=True)
+            shutil.rmtree(Path("/etc/netns") / ns[role], ignore_errors=True)
+        shutil.rmtree(lab_root, ignore_errors=True)
+
+
+def test_vm_node_provisions_the_vms_of_the_vagrantfile(vm_namespaces) -> None:
+    ns, provision = vm_namespaces
+    for role in ("servers", "gateway", "lan-client", "phone-sim"):
+        res = provision(role)
+        assert res.returncode == 0, (role, res.stdout, res.stderr)
+        assert f"vm-node: {role} provisioned" in res.stdout
+        if role == "gateway":
+            assert "LAN interface: eth2" in res.stdout
+
+    def run(role: str, *cmd: str) -> str:
+        res = subprocess.run(["ip", "netns", "exec", ns[role], *cmd], capture_output=True, text=True, timeout=30)
+        assert res.returncode == 0, (role, cmd, res.stderr)
+        return res.stdout
+
+    hello = "hello from the gateway lab\n"
+    # IPv4 from Vagrant, IPv6 twins, routes and forwarding from vm-node.sh: both families
+    # reach the servers through the gateway, from the LAN client and from the phone.
+    for role in ("lan-client", "phone-sim"):
+        assert run(role, "curl", "-sS", "-m", "5", f"http://{PLAN['SRV_V4']}/") == hello
+        assert run(role, "curl", "-sS", "-m", "5", f"http://[{PLAN['SRV_V6']}]/") == hello
+    # The LAN client resolves with the lab's DNS server (its resolv.conf was written).
+    out = run("lan-client", "python3", "-c",
+              "import dns.resolver;print(dns.resolver.resolve('www.lab.test','AAAA')[0])")
+    assert out.strip() == PLAN["SRV_V6"]
+    # `vagrant provision` again: the servers restart in place of the earlier ones.
+    res = provision("servers")
+    assert res.returncode == 0, res.stderr
+    assert run("lan-client", "curl", "-sS", "-m", "5", f"http://{PLAN['SRV_V4']}/") == hello
+    in_ns = subprocess.run(["ip", "netns", "pids", ns["servers"]], capture_output=True, text=True).stdout.split()
+    servers_py = [pid for pid in in_ns if b"scripts/lab.d/servers.py" in _cmdline(pid)]
+    assert len(servers_py) == 1, servers_py
+
+
+def _cmdline(pid: str) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
