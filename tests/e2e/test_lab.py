@@ -299,3 +299,13 @@ def _cmdline(pid: str) -> bytes:
         return Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return b""
+
+
+@pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck not installed (apt-get install shellcheck)")
+def test_lab_shell_scripts_and_the_plan_pass_shellcheck() -> None:
+    scripts = ["scripts/lab", *sorted(str(p.relative_to(REPO)) for p in (REPO / "scripts/lab.d").glob("*.sh"))]
+    res = subprocess.run(["shellcheck", "-x", *scripts], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stdout + res.stderr
+    res = subprocess.run(["shellcheck", "scripts/lab.d/plan.env"], cwd=REPO,
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stdout + res.stderr
