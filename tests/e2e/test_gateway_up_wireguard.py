@@ -346,6 +346,10 @@ def test_busy_port_is_one_line_and_ctrl_c_stops_cleanly(lab: Lab, gw: Gateway, t
         rest, _ = other.communicate(timeout=15)
         assert other.returncode == 0, (seen + rest).decode(errors="replace")
         assert b"Traceback" not in rest
+        # The counters summary is printed on the way out (the terminal log stops last).
+        lines = rest.decode(errors="replace").splitlines()
+        assert any(line.startswith("wireguard counters: drops:") for line in lines), lines
+        assert any(line.startswith("netstack counters: drops:") for line in lines), lines
     finally:
         if other.poll() is None:
             other.kill()

@@ -21,6 +21,7 @@ import logging
 import socket
 import struct
 import sys
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from gateway.links.packets import PacketBridge
@@ -32,7 +33,7 @@ from gateway.links.wireguard.config import (
     render_qr,
     sync_device,
 )
-from gateway.links.wireguard.device import Device
+from gateway.links.wireguard.device import DROP_REASONS, Device
 from gateway.links.wireguard.peer import Peer
 from gateway.links.wireguard.timers import TimerConfig
 from gateway.links.wireguard.udp import WireGuardEndpoint
@@ -77,6 +78,18 @@ def timer_config(options: Any) -> TimerConfig:
     if rekey_messages > 0:
         changes["rekey_after_messages"] = rekey_messages
     return TimerConfig(**changes)
+
+
+def format_counters(name: str, counters: Mapping[str, int], *, is_drop: Callable[[str], bool]) -> str:
+    """``name counters: drops: a=1, b=2 (total 3); other: c=4`` -- drops first, by reason,
+    since they are what an operator looks for; zero counts are left out."""
+    drops = {k: v for k, v in sorted(counters.items()) if v and is_drop(k)}
+    other = {k: v for k, v in sorted(counters.items()) if v and not is_drop(k)}
+    text = ", ".join(f"{k}={v}" for k, v in drops.items())
+    line = f"{name} counters: drops: {text} (total {sum(drops.values())})" if drops else f"{name} counters: drops: none"
+    if other:
+        line += "; " + ", ".join(f"{k}={v}" for k, v in other.items())
+    return line
 
 
 class GsoEndpoint(WireGuardEndpoint):
@@ -201,14 +214,29 @@ class WireGuardServer(ModeServer):
             self._watch.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watch
-        if self.device is not None:
-            counters = {k: v for k, v in sorted(self.device.counters.items()) if v}
-            log.info("wireguard: counters %s", counters)
+        for line in self.counter_lines():
+            log.info("%s", line)
         if self.bridge is not None:
             self.bridge.close()
         if self.endpoint is not None:
             self.endpoint.close()
         await super().stop()
+
+    def counter_lines(self) -> list[str]:
+        """What was dropped and why (WireGuard, then netstack), and the main events: the
+        summary printed when the mode stops."""
+        lines = []
+        if self.device is not None:
+            extra = {}
+            if self.endpoint is not None:
+                extra = {"udp_send_errors": self.endpoint.send_errors,
+                         "udp_send_queue_full": self.endpoint.send_dropped}
+            lines.append(format_counters("wireguard", {**self.device.counters, **extra},
+                                         is_drop=lambda k: k in DROP_REASONS or k.startswith("udp_send")))
+        if self.bridge is not None:
+            lines.append(format_counters("netstack", self.bridge.counters,
+                                         is_drop=lambda k: not k.startswith(("rx.", "tx."))))
+        return lines
 
     # -- client configuration ------------------------------------------------------------
 
