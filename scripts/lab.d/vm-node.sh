@@ -23,6 +23,9 @@ export LAB_DIR=${LAB_DIR:-/var/lib/gwlab}
 lab_need
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
   python3 python3-dnspython python3-websockets >/dev/null
+# Debian's nginx package starts its own server on port 80 at install time.  The lab needs
+# none on the gateway, phone-sim and lan-client, and its own on the servers VM.
+systemctl disable --now nginx >/dev/null 2>&1 || true
 
 # The interface that carries a given lab IPv4 address (Vagrant names them eth1, enp0s8, ...).
 iface_of() {
@@ -62,9 +65,7 @@ case "$role" in
     # Only the lab's networks go back through the gateway; Vagrant's own NAT link stays.
     ip route replace "$LAB_NET4" via "$GW_SRV_V4"
     ip -6 route replace "$LAB_NET6" via "$GW_SRV_V6"
-    # Debian's nginx package starts its own server on port 80 at install time: the lab's
-    # nginx needs the port.  Stop it, and what an earlier provisioning of this VM started.
-    systemctl disable --now nginx >/dev/null 2>&1 || true
+    # Stop what an earlier provisioning of this VM started: the servers need their ports.
     old=()
     for pidf in "$LAB_DIR"/*.pid; do
       if [ -f "$pidf" ]; then old+=("$(cat "$pidf")"); kill "${old[-1]}" 2>/dev/null || true; fi
