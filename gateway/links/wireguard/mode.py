@@ -15,11 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import ipaddress
 import logging
-import socket
-import struct
 import sys
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -43,9 +40,6 @@ from netstack.config import StackConfig
 
 log = logging.getLogger("gateway.wireguard")
 
-UDP_SEGMENT = 103  # linux/udp.h: the segment size of a UDP GSO send
-GSO_MAX_SEGMENTS = 64
-GSO_MAX_BYTES = 65000
 FIRST_PEER = "phone"
 STATE_POLL_INTERVAL = 2.0
 
@@ -92,62 +86,6 @@ def format_counters(name: str, counters: Mapping[str, int], *, is_drop: Callable
     return line
 
 
-class GsoEndpoint(WireGuardEndpoint):
-    """Sends runs of equal-sized datagrams to one address in one ``sendmsg`` with UDP GSO.
-
-    A bulk download makes the gateway send tens of thousands of full-size datagrams a
-    second to one phone; one ``sendto`` each was a third of the gateway's CPU (py-spy).
-    With ``UDP_SEGMENT`` the kernel cuts one buffer into those datagrams (the last one may
-    be shorter), so a run of up to 64 costs one system call.  Kernels or sockets without
-    UDP GSO answer the first try with an error; from then on the plain path is used.
-    This belongs in udp.py; it lives here until its owner takes it.
-    """
-
-    gso = hasattr(socket, "SOL_UDP") and sys.platform.startswith("linux")
-
-    def _send_datagrams(self, datagrams: list[tuple[bytes, Address]]) -> None:
-        if not self.gso or self._pending or len(datagrams) < 2:
-            super()._send_datagrams(datagrams)
-            return
-        sock = self.sock
-        assert sock is not None
-        plain = super()._send_datagrams
-        i, n = 0, len(datagrams)
-        while i < n:
-            data, addr = datagrams[i]
-            size = len(data)
-            j, total = i + 1, size
-            while (j < n and j - i < GSO_MAX_SEGMENTS and datagrams[j][1] == addr
-                   and len(datagrams[j][0]) == size and total + size <= GSO_MAX_BYTES):
-                total += size
-                j += 1
-            if (j < n and j - i < GSO_MAX_SEGMENTS and datagrams[j][1] == addr
-                    and len(datagrams[j][0]) < size and total + len(datagrams[j][0]) <= GSO_MAX_BYTES):
-                j += 1  # a shorter last segment is allowed
-            if j - i == 1:
-                plain([datagrams[i]])
-                if self._pending:
-                    self._queue(datagrams[i + 1:])
-                    return
-                i = j
-                continue
-            try:
-                sock.sendmsg([b"".join([d for d, _ in datagrams[i:j]])],
-                               [(socket.SOL_UDP, UDP_SEGMENT, struct.pack("=H", size))], 0, addr)
-            except (BlockingIOError, InterruptedError):
-                self._queue(datagrams[i:])
-                return
-            except OSError as e:
-                if e.errno in (errno.EINVAL, errno.ENOPROTOOPT, errno.EOPNOTSUPP, errno.EIO, errno.EMSGSIZE):
-                    log.info("wireguard: no UDP GSO on this socket (%s); sending datagrams one by one", e)
-                    self.gso = False
-                    plain(datagrams[i:])
-                    return
-                self.send_errors += 1
-                log.debug("wireguard: sendmsg %s: %s", addr, e)
-            i = j
-
-
 class WireGuardServer(ModeServer):
     """A running WireGuard mode (``addresses``, ``stop()``), as ``start_mode`` expects."""
 
@@ -159,7 +97,7 @@ class WireGuardServer(ModeServer):
         self.store = StateStore(_opt(self.options, "state_dir", None))
         self.state: WireGuardState | None = None
         self.device: Device | None = None
-        self.endpoint: GsoEndpoint | None = None
+        self.endpoint: WireGuardEndpoint | None = None
         self.bridge: PacketBridge | None = None
         self._watch: asyncio.Task | None = None
         self._state_mtime: float | None = None
@@ -184,7 +122,7 @@ class WireGuardServer(ModeServer):
         host = self.mode.listen_host(_opt(opts, "listen_host", "") or "::") or "::"
 
         self.device = create_device(state, timers=timer_config(opts), mtu=mtu)
-        self.endpoint = GsoEndpoint(self.device, self._on_packets, host=host, port=port)
+        self.endpoint = WireGuardEndpoint(self.device, self._on_packets, host=host, port=port)
         self.endpoint.start()  # OSError (EADDRINUSE) propagates: start_mode reports it
         try:
             dns_opt = list(_opt(opts, "wireguard_dns", []) or [])
@@ -275,12 +213,8 @@ class WireGuardServer(ModeServer):
     def _send_packets(self, packets: list[bytes]) -> None:
         """netstack's output, each packet routed to the peer owning its destination."""
         endpoint = self.endpoint
-        if endpoint is None or endpoint._loop is None:
-            return
-        device, now = endpoint.device, endpoint._loop.time()
-        for packet in packets:
-            device.send_packet(packet, now)
-        endpoint._flush()  # one send pass for the whole batch (there is no public batch call)
+        if endpoint is not None and endpoint.running:
+            endpoint.send_routed(packets)  # one send pass (GSO runs) for the whole batch
 
     def _link_info(self, peername: Address) -> dict[str, Any]:
         device = self.device
