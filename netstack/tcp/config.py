@@ -45,7 +45,7 @@ class TcpConfig:
     persist_min: float = 0.2
     persist_max: float = 60.0
     time_wait: float = 30.0
-    congestion_control: str = "cubic"  # "cubic" (RFC 9438), "newreno" (RFC 5681/6582), "westwood" (Westwood+)
+    congestion_control: str = "cubic"  # "cubic" (RFC 9438), "newreno" (RFC 5681/6582), "westwood" (Westwood+), "bbr"
     initial_cwnd_segments: int = 10
     hystart: bool = True
     loss_tolerant: bool = False

@@ -17,6 +17,8 @@ doubling until a burst of losses, which costs a lot on a path with a shallow que
 
 from __future__ import annotations
 
+from .bbr import Bbr
+
 _INF = float("inf")
 MIN_RTT_THRESH = 0.004
 MAX_RTT_THRESH = 0.016
@@ -80,6 +82,7 @@ class NewReno:
     )
 
     name = "newreno"
+    wants_rate_samples = False
 
     def __init__(
         self, mss: int, initial_segments: int = 10, hystart: bool = True, loss_tolerant: bool = False
@@ -329,8 +332,15 @@ class Westwood(NewReno):
 
 
 def make_congestion_control(
-    name: str, mss: int, initial_segments: int, hystart: bool = True, loss_tolerant: bool = False
-) -> NewReno:
+    name: str,
+    mss: int,
+    initial_segments: int,
+    hystart: bool = True,
+    loss_tolerant: bool = False,
+    seed: int = 0,
+) -> NewReno | Bbr:
+    if name == "bbr":
+        return Bbr(mss, initial_segments, seed=seed)
     if name == "cubic":
         return Cubic(mss, initial_segments, hystart, loss_tolerant)
     if name in ("newreno", "reno"):

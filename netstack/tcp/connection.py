@@ -25,8 +25,10 @@ from __future__ import annotations
 import enum
 import random
 
+from .bbr import Bbr
 from .config import TcpConfig
 from .congestion import NewReno, make_congestion_control
+from .delivery import DeliverySampler
 from .events import Closed, Connected, DataReceived, EofReceived, SendSpaceAvailable, TcpEvent
 from .recvbuffer import OutOfOrderQueue
 from .rtt import RttEstimator
@@ -214,6 +216,7 @@ class TcpConnection:
         "_pmtu_recovery",
         "_pace_next",
         "_pace_at",
+        "_rs",
     )
 
     # ------------------------------------------------------------------ construction
@@ -276,13 +279,16 @@ class TcpConnection:
         self._rtt = RttEstimator(config.rto_initial, config.rto_min, config.rto_max)
         self._rtt_seq: int | None = None
         self._rtt_time = 0.0
-        self._cc: NewReno = make_congestion_control(
+        self._cc: NewReno | Bbr = make_congestion_control(
             config.congestion_control,
             config.mss,
             config.initial_cwnd_segments,
             config.hystart,
             config.loss_tolerant,
+            seed=iss,
         )
+        # Delivery-rate samples, only for a controller that uses them (BBR): per-segment records.
+        self._rs: DeliverySampler | None = DeliverySampler(now) if self._cc.wants_rate_samples else None
         self._recovery = _NO_RECOVERY
         self._recover = 0
         self._high_rxt = 0
@@ -886,6 +892,7 @@ class TcpConnection:
             self._pace_at = None
             horizon = pace_free = 0
             pace_next = now
+        rs = self._rs
         recovery = self._recovery
         if recovery:
             high = self._high_rxt
@@ -954,6 +961,8 @@ class TcpConnection:
                 seg_end = start + n + (1 if fin else 0)
                 if not from_relost and seg_end > high:
                     high = seg_end
+                if rs is not None:
+                    rs.on_send(start, seg_end, now, pipe, True)
                 log.append([start, seg_end, now, snd_max])
                 pipe += seg_end - start
                 if rate:
@@ -1012,6 +1021,8 @@ class TcpConnection:
                 )
             stats.segs_out += 1
             seg_end = nxt + n + (1 if fin else 0)
+            if rs is not None:
+                rs.on_send(nxt, seg_end, now, pipe, seg_end <= self.snd_max)
             if seg_end > self.snd_max:
                 if self._rtt_seq is None and not self._ts_ok and nxt >= self.snd_max:
                     self._rtt_seq = seg_end
@@ -1030,6 +1041,8 @@ class TcpConnection:
         self.snd_nxt = nxt
         if pace_next != _INF:
             self._pace_next = pace_next
+        if rs is not None and nxt >= send_end and pipe < cwnd:
+            rs.mark_app_limited(pipe)  # out of data with room in the window
         if self._probe_tail:
             self._probe_tail = False
             if not count and self.snd_max > una:
@@ -1095,6 +1108,8 @@ class TcpConnection:
                 )
             )
         seg_end = start + max(n, 0) + (1 if fin else 0)
+        if self._rs is not None:
+            self._rs.on_send(start, seg_end, now, self._pipe(), seg_end <= self.snd_max)
         if seg_end > self.snd_max:
             self.stats.bytes_out += seg_end - self.snd_max
             self.snd_max = seg_end
@@ -1322,8 +1337,10 @@ class TcpConnection:
 
         sacked_before = self._score.sacked
         sacked_new = 0
+        rs = self._rs
+        tops: list[int] | None = [] if rs is not None else None
         if seg.sack_blocks and self._sack_ok:
-            sacked_new = self._take_sack(seg.sack_blocks, ack)
+            sacked_new = self._take_sack(seg.sack_blocks, ack, tops)
 
         if ack > una:
             self._new_ack(ack, seg, now)
@@ -1338,6 +1355,10 @@ class TcpConnection:
             plen = len(seg.payload)
             if (not plen and not flags & FIN and not window_changed) or sacked_new:
                 self._dupack(now, sacked_new)
+        if rs is not None:
+            delivered = (ack - una + self._score.sacked - sacked_before) if ack > una else sacked_new
+            if delivered > 0:
+                self._rate_sample(rs, now, delivered, ack, tops)  # type: ignore[arg-type]
 
         if not self.snd_wnd and self._persist_at is None and self.state in _SENDING:
             if self.snd_max > self.snd_una or self._has_unsent():
@@ -1358,7 +1379,34 @@ class TcpConnection:
                 return False
         return True
 
-    def _take_sack(self, blocks: tuple[tuple[int, int], ...], ack: int) -> int:
+    def _rate_sample(self, rs: DeliverySampler, now: float, delivered: int, ack: int, tops: list[int]) -> None:
+        """Feed a model-based controller one ACK's delivery-rate sample."""
+        sample = rs.on_ack(now, delivered, ack, tops, self._rtt.min_rtt)
+        cc = self._cc
+        lost = cc._recovery_starting  # type: ignore[union-attr]  # this ACK started recovery
+        cc.on_rate_sample(sample, rs.delivered, self._pipe(), delivered, now, lost)  # type: ignore[union-attr]
+
+    def _pipe(self) -> int:
+        """Bytes in the network (RFC 6675's pipe): in flight, minus SACKed, minus deemed lost."""
+        una = self.snd_una
+        snd_max = self.snd_max
+        flight = snd_max - una
+        if self._sack_ok:
+            pipe = flight - self._score.sacked
+        else:
+            pipe = flight - self._dupacks * self._mss
+        if self._recovery:
+            high = self._high_rxt if self._high_rxt > una else una
+            lost_end = self._lost_end if self._lost_end < snd_max else snd_max
+            if lost_end > high:
+                pipe -= (lost_end - high) - self._score.sacked_between(high, lost_end)
+            for a, b in self._relost:
+                pipe -= b - a
+        return pipe if pipe > 0 else 0
+
+    def _take_sack(
+        self, blocks: tuple[tuple[int, int], ...], ack: int, tops: list[int] | None = None
+    ) -> int:
         iss = self._iss
         una = self.snd_una
         ref = (iss + una) & MASK
@@ -1373,7 +1421,10 @@ class TcpConnection:
                 continue  # D-SACK or bogus
             if lo < ack:
                 lo = ack
-            new += self._score.add(lo, hi)
+            added = self._score.add(lo, hi)
+            if added and tops is not None:
+                tops.append(hi)
+            new += added
         return new
 
     def _new_ack(self, ack: int, seg: TcpSegment, now: float) -> None:
@@ -1703,5 +1754,7 @@ class TcpConnection:
         if self._ooo is not None:
             self._ooo = None
         self._score.clear()
+        if self._rs is not None:
+            self._rs.clear()
         self._probe_pending = False
         self._syn_pending = False

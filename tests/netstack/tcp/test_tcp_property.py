@@ -95,7 +95,7 @@ def test_any_cut_loss_order_duplication_yields_the_stream(case, max_ranges):
     corrupt=st.sampled_from([0.0, 0.01]),
     size=st.integers(0, 150_000),
     back=st.integers(0, 20_000),
-    cc=st.sampled_from(["cubic", "newreno"]),
+    cc=st.sampled_from(["cubic", "newreno", "bbr"]),
     sack=st.booleans(),
     timestamps=st.booleans(),
 )
