@@ -94,9 +94,11 @@ def ruby(*code: str, env: dict[str, str] | None = None) -> subprocess.CompletedP
                           cwd=VAGRANT_DIR, env=env)
 
 
-def vagrant(*args: str, plan: Path | None = None) -> subprocess.CompletedProcess:
+def vagrant(*args: str, dotfiles: Path, plan: Path | None = None) -> subprocess.CompletedProcess:
     # No update check against HashiCorp's servers: tests send nothing outside the machine.
-    env = dict(os.environ, VAGRANT_CHECKPOINT_DISABLE="1", VAGRANT_NO_COLOR="1")
+    # Vagrant's machine state goes to a temporary folder, not into vagrant/.vagrant.
+    env = dict(os.environ, VAGRANT_CHECKPOINT_DISABLE="1", VAGRANT_NO_COLOR="1",
+               VAGRANT_DOTFILE_PATH=str(dotfiles))
     if plan is not None:
         env["LAB_PLAN"] = str(plan)
     return subprocess.run(["vagrant", *args], capture_output=True, text=True, timeout=180,
@@ -157,13 +159,13 @@ def test_vagrantfile_syntax() -> None:
 @needs_vagrant
 def test_vagrant_validates_the_vagrantfile(tmp_path: Path) -> None:
     """`vagrant validate` loads the Vagrantfile with its providers' settings (no VM boots)."""
-    res = vagrant("validate")
+    res = vagrant("validate", dotfiles=tmp_path / "dot")
     assert res.returncode == 0 and "validated successfully" in res.stdout, res.stdout + res.stderr
     # It really reads the plan: a broken plan breaks it.
     bad = tmp_path / "plan.env"
     bad.write_text("SRV_V4=10.99.3.2 # comment after a value\n")
-    res = vagrant("validate", plan=bad)
-    assert res.returncode != 0 and "not a plain KEY=VALUE line" in res.stdout + res.stderr
+    res = vagrant("validate", dotfiles=tmp_path / "dot", plan=bad)
+    assert res.returncode != 0 and "not a plain KEY=VALUE line" in res.stdout + res.stderr, res.stdout + res.stderr
 
 
 MY_LAB_FILES = ["scripts/lab", "scripts/lab.d/topology.sh", "scripts/lab.d/vm-node.sh",
