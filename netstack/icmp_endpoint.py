@@ -28,7 +28,7 @@ from netstack.icmp import (
     parse_icmpv4,
     parse_icmpv6,
 )
-from netstack.ipv4 import PROTO_ICMP, IPv4Packet
+from netstack.ipv4 import PROTO_ICMP, PROTO_TCP, IPv4Packet
 from netstack.ipv4 import is_unicast_destination as v4_unicast_dst
 from netstack.ipv4 import is_unicast_source as v4_unicast_src
 from netstack.ipv6 import NH_ICMPV6, IPv6Packet
@@ -85,9 +85,9 @@ class IcmpEndpoint(IpOutput):
             self.counters["rx.icmp.error"] += 1
             if typ == V4_DEST_UNREACH and _code == V4_FRAG_NEEDED:
                 self.counters["rx.icmp.frag_needed"] += 1
-                # RFC 1191: next-hop MTU in bytes 6-8; the quoted header names the client.
+                # RFC 1191: next-hop MTU in bytes 6-8, then the header we sent.
                 if len(payload) >= 28:
-                    self._learn_pmtu(bytes(payload[24:28]), int.from_bytes(payload[6:8], "big"), 576)
+                    self._packet_too_big(payload[8:], int.from_bytes(payload[6:8], "big"), False)
         elif typ == V4_ECHO_REPLY:
             raise PacketError("icmp.unexpected_echo_reply")
         else:
@@ -121,11 +121,40 @@ class IcmpEndpoint(IpOutput):
             if typ == V6_PACKET_TOO_BIG:
                 self.counters["rx.icmp6.packet_too_big"] += 1
                 if len(payload) >= 48:
-                    self._learn_pmtu(bytes(payload[32:48]), int.from_bytes(payload[4:8], "big"), 1280)
+                    self._packet_too_big(payload[8:], int.from_bytes(payload[4:8], "big"), True)
         elif typ == V6_ECHO_REPLY:
             raise PacketError("icmp6.unexpected_echo_reply")
         else:
             raise PacketError("icmp6.unhandled_type")
+
+    def _packet_too_big(self, quote: memoryview, mtu: int, v6: bool) -> None:
+        """A router could not forward a packet we sent (``quote``: its start) in ``mtu`` bytes.
+
+        When it was a TCP segment, the error must name a live connection and a sequence
+        number we have in flight (RFC 5927 4.1): a forged error then cannot shrink anyone's
+        segments or the path MTU.  Other datagrams only teach the MTU, which is floored and
+        expires, so a forgery can do little there.
+        """
+        if v6:
+            proto, hlen, client, floor = quote[6], 40, bytes(quote[24:40]), 1280
+        else:
+            proto, hlen, client, floor = quote[9], (quote[0] & 0x0F) * 4, bytes(quote[16:20]), 576
+        if proto == PROTO_TCP:
+            if len(quote) < hlen + 8:
+                raise PacketError("icmp.pmtu_short_quote")
+            tcp = quote[hlen : hlen + 8]
+            src = bytes(quote[8:24]) if v6 else bytes(quote[12:16])
+            key = (client, int.from_bytes(tcp[2:4], "big"), src, int.from_bytes(tcp[0:2], "big"))
+            if not self._tcp_packet_too_big(
+                key, int.from_bytes(tcp[4:8], "big"), max(mtu, floor) - hlen - 20
+            ):
+                return
+        self._learn_pmtu(client, mtu, floor)
+
+    def _tcp_packet_too_big(self, key: tuple[bytes, int, bytes, int], seq: int, mss: int) -> bool:
+        """Overridden by the TCP table: apply ``mss`` to the connection ``key`` if ``seq`` is
+        in flight there; False when the error names nothing we sent."""
+        return False
 
     def icmp_echo_reply(self, request: IcmpEchoRequest) -> None:
         """Answer an echo request the owner was asked about (``echo_reply="owner"``)."""

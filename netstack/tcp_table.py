@@ -48,10 +48,23 @@ _CLOSED = TcpState.CLOSED
 class _Conn:
     """A TCP connection with what the stack needs to wrap its segments in IP."""
 
-    __slots__ = ("cid", "conn", "key", "v6", "local_ip", "remote_ip", "half_open", "ident", "base_sum", "ttl")
+    __slots__ = (
+        "cid",
+        "conn",
+        "key",
+        "v6",
+        "local_ip",
+        "remote_ip",
+        "half_open",
+        "ident",
+        "base_sum",
+        "ttl",
+        "iss",
+    )
 
-    def __init__(self, cid: int, conn: TcpConnection, key: ConnKey, v6: bool, ttl: int) -> None:
+    def __init__(self, cid: int, conn: TcpConnection, key: ConnKey, v6: bool, ttl: int, iss: int) -> None:
         self.cid = cid
+        self.iss = iss  # what the core's snd_* offsets count from, to check quoted sequence numbers
         self.conn = conn
         self.key = key
         self.v6 = v6
@@ -244,13 +257,19 @@ class TcpTable(IpOutput):
         remote = (src, sport)
         now = self._now
         cfg = self._tcp6 if pend.v6 else self._tcp4
+        iss = new_iss(local, remote, now)
         try:
-            conn = TcpConnection.from_syn(pend.syn, local, remote, now, cfg, new_iss(local, remote, now))
+            conn = TcpConnection.from_syn(pend.syn, local, remote, now, cfg, iss)
         except Exception:  # noqa: BLE001 - a bad SYN must not take the owner down
             self.counters["stack.internal_error"] += 1
             log.exception("netstack: cannot create a connection for an accepted SYN")
             return False
-        c = _Conn(conn_id, conn, key, pend.v6, self.config.ttl)
+        c = _Conn(conn_id, conn, key, pend.v6, self.config.ttl, iss)
+        if self._pmtu:
+            entry = self._pmtu.get(src)
+            if entry is not None and entry[1] > now:
+                # A path MTU learnt from an earlier connection holds for this one too.
+                conn.set_path_mss(entry[0] - (60 if pend.v6 else 40))
         self._conns[conn_id] = c
         self._by_key[key] = conn_id
         self._syn_received += 1
@@ -337,6 +356,29 @@ class TcpTable(IpOutput):
     @property
     def tcp_pending_count(self) -> int:
         return len(self._pending)
+
+    def _tcp_packet_too_big(self, key: ConnKey, seq: int, mss: int) -> bool:
+        """Lower the MSS of the connection an ICMP packet-too-big quotes (RFC 5927 4.1: only
+        if the quoted sequence number is one we sent and is not yet acknowledged)."""
+        cid = self._by_key.get(key)
+        if cid is None:
+            self.counters["icmp.pmtu_no_connection"] += 1
+            return False
+        c = self._conns[cid]
+        conn = c.conn
+        # Sequence offsets in the core count from the ISS; wire numbers wrap at 2**32.
+        offset = (seq - c.iss - conn.snd_una) & 0xFFFFFFFF
+        if offset >= conn.snd_max - conn.snd_una:
+            self.counters["icmp.pmtu_bad_seq"] += 1
+            return False
+        try:
+            conn.set_path_mss(mss)
+        except Exception:  # noqa: BLE001
+            self._fail_conn(c)
+            return False
+        self.counters["tcp.path_mss_set"] += 1
+        self._dirty[cid] = c
+        return True
 
     def _flush(self) -> None:
         dirty = self._dirty
