@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 
 IPV4_HEADER = 20
 IPV6_HEADER = 40
 TCP_HEADER = 20
+CONGESTION_CONTROLS = ("bbr", "cubic", "newreno", "westwood")
+
+
+def default_congestion_control() -> str:
+    """``NETSTACK_TCP_CC`` when set (as a sysctl would: benchmarks compare controllers on the
+    same gateway without code changes), else ``DEFAULT_CONGESTION_CONTROL``."""
+    name = os.environ.get("NETSTACK_TCP_CC", "").strip().lower()
+    return name if name in CONGESTION_CONTROLS else DEFAULT_CONGESTION_CONTROL
+
+
+DEFAULT_CONGESTION_CONTROL = "cubic"
 
 
 @dataclass(slots=True)
@@ -45,7 +57,8 @@ class TcpConfig:
     persist_min: float = 0.2
     persist_max: float = 60.0
     time_wait: float = 30.0
-    congestion_control: str = "cubic"  # "cubic" (RFC 9438), "newreno" (RFC 5681/6582), "westwood" (Westwood+), "bbr"
+    congestion_control: str = field(default_factory=default_congestion_control)
+    """"cubic" (RFC 9438), "newreno" (RFC 5681/6582), "westwood" (Westwood+) or "bbr"."""
     initial_cwnd_segments: int = 10
     hystart: bool = True
     loss_tolerant: bool = False

@@ -8,6 +8,12 @@ the answers back to the latest client address.  Each direction gets ``--delay-ms
 ``--loss``; the drop decisions come from ``random.Random(seed)`` so runs are repeatable.
 Reading drains each socket until it would block (one callback per readiness event).
 
+The relay is Python and may itself lose datagrams when it cannot keep up; those losses are
+counted apart from the seeded ones so a benchmark can tell the path's loss from the relay's:
+``seeded`` (the configured loss), ``queue_full`` (more than MAX_QUEUED held for the delay),
+``send_errors`` (a full socket buffer on the way out) and ``rcvbuf_overflow`` (datagrams the
+kernel dropped because the relay's receive buffer was full, from SO_RXQ_OVFL).
+
     udp_relay.py --listen 10.99.1.1:51900 --target 127.0.0.1:51820 --delay-ms 20 --loss 0.01
 """
 
@@ -23,6 +29,8 @@ import time
 from collections import deque
 
 MAX_QUEUED = 20_000
+SO_RXQ_OVFL = getattr(socket, "SO_RXQ_OVFL", 40)
+_ANC = socket.CMSG_SPACE(4)
 
 
 def parse_addr(text: str) -> tuple[str, int]:
@@ -44,12 +52,15 @@ class Relay:
         for s in (self.front, self.back):
             s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
             s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
+            with contextlib.suppress(OSError):
+                s.setsockopt(socket.SOL_SOCKET, SO_RXQ_OVFL, 1)
+        self.overflow = {self.front.fileno(): 0, self.back.fileno(): 0}
         self.delay, self.loss = delay, loss
         self.rng = random.Random(seed)
         self.client: tuple | None = None
         self.queue: deque = deque()
         self.timer: asyncio.TimerHandle | None = None
-        self.counts = {"up": 0, "down": 0, "dropped": 0}
+        self.counts = {"up": 0, "down": 0, "seeded": 0, "queue_full": 0, "send_errors": 0, "rcvbuf_overflow": 0}
 
     def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -59,7 +70,7 @@ class Relay:
 
     def _forward(self, send, data: bytes, *addr: object) -> None:
         if self.loss and self.rng.random() < self.loss:
-            self.counts["dropped"] += 1
+            self.counts["seeded"] += 1
             return
         if not self.delay:
             self._send(send, data, addr)
@@ -67,7 +78,7 @@ class Relay:
         # A constant delay keeps each direction in order: one FIFO and one timer for the head
         # instead of a timer per datagram (which costs more than the forwarding itself).
         if len(self.queue) >= MAX_QUEUED:
-            self.counts["dropped"] += 1  # a full router buffer
+            self.counts["queue_full"] += 1  # a full router buffer
             return
         self.queue.append((self.loop.time() + self.delay, send, data, addr))
         if self.timer is None:
@@ -83,19 +94,30 @@ class Relay:
         if queue:
             self.timer = self.loop.call_at(queue[0][0], self._release)
 
-    @staticmethod
-    def _send(send, data: bytes, addr: tuple) -> None:
+    def _send(self, send, data: bytes, addr: tuple) -> None:
         try:
             send(data, *addr)
         except OSError:
-            pass  # a full buffer is loss too
+            self.counts["send_errors"] += 1  # a full buffer is loss too, the relay's own
+
+    def _overflow(self, sock: socket.socket, ancdata: list) -> None:
+        """SO_RXQ_OVFL: the kernel's running count of datagrams dropped on this socket."""
+        for level, kind, value in ancdata:
+            if level == socket.SOL_SOCKET and kind == SO_RXQ_OVFL and len(value) >= 4:
+                total = int.from_bytes(value[:4], "little")
+                fd = sock.fileno()
+                if total > self.overflow[fd]:
+                    self.counts["rcvbuf_overflow"] += total - self.overflow[fd]
+                    self.overflow[fd] = total
 
     def _from_client(self) -> None:
         for _ in range(512):
             try:
-                data, addr = self.front.recvfrom(65535)
+                data, ancdata, _flags, addr = self.front.recvmsg(65535, _ANC)
             except (BlockingIOError, InterruptedError):
                 return
+            if ancdata:
+                self._overflow(self.front, ancdata)
             self.client = addr
             self.counts["up"] += 1
             self._forward(self.back.send, data)
@@ -103,11 +125,13 @@ class Relay:
     def _from_server(self) -> None:
         for _ in range(512):
             try:
-                data = self.back.recv(65535)
+                data, ancdata, _flags, _addr = self.back.recvmsg(65535, _ANC)
             except (BlockingIOError, InterruptedError):
                 return
             except OSError:
                 continue  # ICMP port unreachable while the target restarts
+            if ancdata:
+                self._overflow(self.back, ancdata)
             if self.client is None:
                 continue
             self.counts["down"] += 1
