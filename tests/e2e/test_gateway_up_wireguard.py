@@ -36,7 +36,22 @@ def response(flow):
 
 def udp_message(flow):
     # UDP flows reach the flow file only when they go idle (a minute): report them now.
-    print(f"udp-message to {flow.server_conn.address[0]}: {flow.messages[-1].content!r}", flush=True)
+    m = flow.messages[-1]
+    way = "from client" if m.from_client else "from server"
+    print(f"udp-message {way} to {flow.server_conn.address[0]}: {m.content!r}", flush=True)
+
+def request(flow):
+    # The test reads the running gateway's counters here (the phone asks with this Host).
+    if flow.request.pretty_host != "gateway-counters.test":
+        return
+    import json
+    from gateway import ctx
+    from gateway.http import Response
+    out = {}
+    for server in ctx.master.addons.get("proxyserver").servers.values():
+        if getattr(server, "device", None) is not None:
+            out = {"wireguard": dict(server.device.counters), "netstack": dict(server.bridge.counters)}
+    flow.response = Response.make(200, json.dumps(out), {"Content-Type": "application/json"})
 '''
 
 
@@ -187,7 +202,68 @@ def test_resolved_names_label_later_flows_by_ip(lab: Lab, gw: Gateway) -> None:
     assert tcp[-1].server_conn.address[0] == "label-probe.lab.test"
     assert tcp[-1].server_conn.peername[0] == SERVER_V4  # connected to the IP the phone chose
     assert tcp[-1].client_conn.wireguard_peer == "phone"
-    assert "udp-message to label-probe.lab.test: b'label-probe'" in gw.log.read_text(errors="replace")
+    assert "udp-message from client to label-probe.lab.test: b'label-probe'" in gw.log.read_text(errors="replace")
+
+
+def _counters(lab: Lab) -> dict:
+    import json
+
+    return json.loads(curl(lab, "-H", "Host: gateway-counters.test", f"http://{SERVER_V4}/"))
+
+
+REPLAY_SCRIPT = r"""
+import socket, subprocess, sys, time
+endpoint = sys.argv[1]
+route = subprocess.run(["ip", "-o", "-4", "route", "get", endpoint], capture_output=True, text=True).stdout.split()
+iface = route[route.index("dev") + 1]
+sniff = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))  # ETH_P_ALL: sees what we send
+sniff.bind((iface, 0))
+sniff.settimeout(5)
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+u.settimeout(5)
+u.sendto(b"replay-probe", (sys.argv[2], 9999))
+frame = None
+deadline = time.monotonic() + 5
+while frame is None and time.monotonic() < deadline:
+    data, meta = sniff.recvfrom(65535)
+    ip = data[14:]
+    if meta[2] != socket.PACKET_OUTGOING or data[12:14] != b"\x08\x00" or ip[9] != 17:
+        continue
+    ihl = (ip[0] & 15) * 4
+    dport = int.from_bytes(ip[ihl + 2:ihl + 4], "big")
+    payload = ip[ihl + 8:]
+    if dport == 51820 and payload[:1] == b"\x04" and len(payload) > 32:  # data, not a keepalive
+        # Captured before checksum offload filled the UDP checksum in: send it without one
+        # (0 means "no checksum" for UDP over IPv4); the WireGuard bytes are unchanged.
+        offset = 14 + ihl + 6
+        frame = data[:offset] + b"\0\0" + data[offset + 2:]
+print(u.recvfrom(100)[0].decode())
+assert frame is not None, "no transport data captured"
+sniff.send(frame)  # the very same datagram, again
+u.settimeout(2)
+try:
+    print("second answer:", u.recvfrom(100)[0].decode())
+except TimeoutError:
+    print("answered once")
+"""
+
+
+def test_a_replayed_data_packet_changes_nothing(lab: Lab, gw: Gateway) -> None:
+    """A transport-data datagram captured on the phone's link and sent again is dropped as
+    a replay: the UDP echo it carried is answered once, netstack sees it once."""
+    before = _counters(lab)
+    out = phone(lab, sys.executable, "-c", REPLAY_SCRIPT, GATEWAY_PHONE_V4, SERVER_V4)
+    assert out.splitlines() == ["replay-probe", "answered once"]
+    deadline = time.monotonic() + 10
+    while (after := _counters(lab))["wireguard"].get("replay", 0) == before["wireguard"].get("replay", 0):
+        assert time.monotonic() < deadline, after
+        time.sleep(0.2)
+    assert after["wireguard"]["replay"] == before["wireguard"].get("replay", 0) + 1
+    assert after["wireguard"].get("decrypt_failed", 0) == before["wireguard"].get("decrypt_failed", 0)
+    assert after["netstack"].get("rx.udp", 0) == before["netstack"].get("rx.udp", 0) + 1  # the probe, once
+    lines = [line for line in gw.log.read_text(errors="replace").splitlines()
+             if line.startswith("udp-message") and line.endswith("b'replay-probe'")]
+    assert [line.split(" to ")[0] for line in lines] == ["udp-message from client", "udp-message from server"]
 
 
 def test_https_with_our_ca_and_the_addon_change(lab: Lab, gw: Gateway) -> None:
