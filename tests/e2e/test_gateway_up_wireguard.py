@@ -168,8 +168,14 @@ def test_names_resolve_through_the_in_tunnel_dns(lab: Lab, gw: Gateway) -> None:
     out = phone(lab, sys.executable, "-c", script, resolver).split()
     assert out == [SERVER_V4, SERVER_V4]
     assert curl(lab, "http://www.lab.test/").startswith("hello from the gateway lab")
-    flows = wait_for_flows(gw, lambda fs: any(type(f).__name__ == "DNSFlow" for f in fs))
-    assert any(type(f).__name__ == "DNSFlow" and f.client_conn.wireguard_peer == "phone" for f in flows)
+    def dns_flows(flows: list, transport: str) -> list:
+        return [f for f in flows if type(f).__name__ == "DNSFlow" and f.client_conn.wireguard_peer == "phone"
+                and f.client_conn.transport_protocol == transport
+                and f.request.question.name == "www.lab.test"]
+
+    flows = wait_for_flows(gw, lambda fs: dns_flows(fs, "udp") and dns_flows(fs, "tcp"))
+    assert dns_flows(flows, "udp") and dns_flows(flows, "tcp")  # the in-tunnel resolver over UDP and TCP
+    assert dns_flows(flows, "tcp")[0].server_conn.address[0] == SERVER_V4  # --dns-server, asked over TCP
 
 
 def _resolver(gw: Gateway) -> str:
