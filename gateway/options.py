@@ -81,9 +81,11 @@ class Options(OptManager):
             "Credentials `user:pass` sent to the upstream proxy in upstream mode.",
         )
         self.add_option(
-            "stream_large_bodies", Optional[str], None,  # noqa: UP045
+            "stream_large_bodies", Optional[str], "4m",  # noqa: UP045
             "Stream bodies larger than this (e.g. `1m`, `512k`) instead of buffering them; "
-            "streamed bodies are not available to addons.",
+            "streamed bodies are not available to addons. The default keeps a phone's large "
+            "downloads from growing the gateway's memory; unset it (`--set stream_large_bodies=`) "
+            "to buffer every body.",
         )
         self.add_option(
             "body_size_limit", Optional[str], None,  # noqa: UP045

@@ -136,6 +136,18 @@ async def test_stream_large_bodies_option(proxy_factory: Any, origin: Any) -> No
     assert f_big.response.raw_content is None and f_big_cl.response.raw_content is None
 
 
+async def test_default_options_stream_bodies_over_four_mib(proxy_factory: Any, origin: Any) -> None:
+    """A phone's large download must not be held in memory by default (issue 4: flat memory)."""
+    proxy = await proxy_factory()
+    async with httpx.AsyncClient(proxy=proxy.url) as client:
+        small = await client.get(f"{origin.url}/bytes/3000000?length=1")
+        big = await client.get(f"{origin.url}/bytes/6000000?length=1")
+    assert small.content == _pattern(3_000_000) and big.content == _pattern(6_000_000)
+    f_small, f_big = proxy.recorder.flows("response")
+    assert f_small.response.content == _pattern(3_000_000)
+    assert f_big.response.raw_content is None
+
+
 async def test_body_size_limit_refuses_large_bodies(proxy_factory: Any, origin: Any) -> None:
     proxy = await proxy_factory(options={"body_size_limit": "10k"})
     async with httpx.AsyncClient(proxy=proxy.url) as client:
