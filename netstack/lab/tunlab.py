@@ -5,6 +5,13 @@ fd77::2) and routes for 10.78.0.0/16 and fd78::/64: everything the kernel sends 
 through the TUN device to netstack in this process, which answers as those addresses.  The
 namespace has only ``lo`` and the TUN device, so nothing can leave it.
 
+With ``hop_mtu`` the kernel in that namespace becomes a router instead: the peer programs
+run in a second namespace (10.79.0.2, fd79::2) joined to it by a veth pair whose MTU is
+``hop_mtu``, while the peer still advertises a 1500-byte link's MSS (route ``advmss``), as a
+client behind a small-MTU hop does.  Full-size packets from netstack then draw the
+kernel router's real ICMP fragmentation-needed / packet-too-big.  The veth pair is created
+inside the two namespaces and never exists in the root namespace.
+
 Between the device and the driver each direction can pass through a ``LossyLink``; the
 kernel-side programs run as ``ip netns exec NS python3 -m netstack.lab.peer ...`` in
 their own process, so the kernel's TCP and netstack do not share a core's GIL.
@@ -15,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -33,6 +41,10 @@ NET6 = "fd78::/64"
 TARGET4 = "10.78.1.1"
 TARGET6 = "fd78::1:1"
 IFNAME = "nstun0"
+HOP_ROUTER4 = "10.79.0.1"
+HOP_CLIENT4 = "10.79.0.2"
+HOP_ROUTER6 = "fd79::1"
+HOP_CLIENT6 = "fd79::2"
 REPO = str(Path(__file__).resolve().parents[2])
 
 
@@ -47,8 +59,10 @@ class TunLab:
         congctl: str | None = None,
         services: Services | None = None,
         async_decisions: bool = True,
+        hop_mtu: int | None = None,
     ) -> None:
         self.mtu = mtu
+        self.hop_mtu = hop_mtu
         self.config = config or StackConfig(mtu=mtu)
         self.to_stack = to_stack
         self.to_kernel = to_kernel
@@ -56,6 +70,8 @@ class TunLab:
         self.services = services or Services()
         self.async_decisions = async_decisions
         self.ns = unique_name("nstk")
+        self.client_ns: str | None = None
+        self._client_created = False
         self.tun: TunLink | None = None
         self.driver: NetstackDriver | None = None
         self.shim_in: LossyLink | None = None
@@ -87,6 +103,8 @@ class TunLab:
         extra = ["congctl", self.congctl] if self.congctl else []
         ip("route", "add", NET4, "dev", name, "src", KERNEL4, *extra, netns=ns)
         ip("-6", "route", "add", NET6, "dev", name, "src", KERNEL6, *extra, netns=ns)
+        if self.hop_mtu is not None:
+            self._setup_hop(self.hop_mtu, extra)
 
         services = self.services
         send = self.tun.send_packets
@@ -108,20 +126,69 @@ class TunLab:
             feed = self.shim_in.push
         self.tun.start(feed)
 
+    def _setup_hop(self, mtu: int, extra: list[str]) -> None:
+        """The client namespace behind a ``mtu``-byte hop through the router namespace."""
+        ns = self.ns
+        cns = self.client_ns = unique_name("nstc")
+        ip("netns", "add", cns)
+        self._client_created = True
+        ip("link", "set", "lo", "up", netns=cns)
+        ip(
+            "link",
+            "add",
+            "vr0",
+            "mtu",
+            str(mtu),
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "vc0",
+            "netns",
+            cns,
+            netns=ns,
+        )
+        ip("link", "set", "vc0", "mtu", str(mtu), netns=cns)
+        ip("addr", "add", f"{HOP_ROUTER4}/24", "dev", "vr0", netns=ns)
+        ip("addr", "add", f"{HOP_CLIENT4}/24", "dev", "vc0", netns=cns)
+        v6 = mtu >= 1280  # below IPv6's minimum MTU the kernel disables IPv6 on the link
+        if v6:
+            ip("-6", "addr", "add", f"{HOP_ROUTER6}/64", "dev", "vr0", "nodad", netns=ns)
+            ip("-6", "addr", "add", f"{HOP_CLIENT6}/64", "dev", "vc0", "nodad", netns=cns)
+        ip("link", "set", "vr0", "up", netns=ns)
+        ip("link", "set", "vc0", "up", netns=cns)
+        subprocess.run(
+            netns_exec(ns, "sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1"),
+            check=True,
+            timeout=30,
+        )
+        # The client claims a 1500-byte link's MSS: only the router knows about the small hop.
+        ip("route", "add", NET4, "via", HOP_ROUTER4, "advmss", "1460", *extra, netns=cns)
+        if v6:
+            ip("-6", "route", "add", NET6, "via", HOP_ROUTER6, "advmss", "1440", *extra, netns=cns)
+
     def _teardown(self) -> None:
         if self.driver is not None:
             self.driver.close()
         if self.tun is not None:
             self.tun.close()
+        if self._client_created and self.client_ns is not None:
+            ip("netns", "del", self.client_ns, check=False)
+            self._client_created = False
         if self._created:
             ip("netns", "del", self.ns, check=False)
             self._created = False
 
     def describe(self) -> dict[str, Any]:
         """What the lab saw, for a failing test's report."""
-        d: dict[str, Any] = {"ns": self.ns}
+        d: dict[str, Any] = {"ns": self.ns, "client_ns": self.client_ns}
         if self.tun is not None:
-            d["tun"] = {"rx": self.tun.rx_packets, "tx": self.tun.tx_packets, "tx_dropped": self.tun.tx_dropped, "fd": self.tun.fd}
+            d["tun"] = {
+                "rx": self.tun.rx_packets,
+                "tx": self.tun.tx_packets,
+                "tx_dropped": self.tun.tx_dropped,
+                "fd": self.tun.fd,
+            }
         if self.driver is not None:
             st = self.driver.stack
             d["stack"] = {
@@ -137,7 +204,7 @@ class TunLab:
         return d
 
     def peer_argv(self, *args: str) -> list[str]:
-        return netns_exec(self.ns, sys.executable, "-m", "netstack.lab.peer", *args)
+        return netns_exec(self.client_ns or self.ns, sys.executable, "-m", "netstack.lab.peer", *args)
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -166,7 +233,9 @@ class TunLab:
     async def run(self, *cmd: str, timeout: float = 60.0) -> tuple[int, str]:
         """Run a program (ping, curl) inside the namespace; returns (exit code, output)."""
         proc = await asyncio.create_subprocess_exec(
-            *netns_exec(self.ns, *cmd), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+            *netns_exec(self.client_ns or self.ns, *cmd),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
         )
         try:
             out, _ = await asyncio.wait_for(proc.communicate(), timeout)

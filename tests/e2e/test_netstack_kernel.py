@@ -8,6 +8,7 @@ the netstack side (this process) serves by destination port (``netstack.lab.serv
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import subprocess
 
@@ -15,8 +16,9 @@ import pytest
 
 from netstack.config import StackConfig
 from netstack.lab import services as svc
+from netstack.lab.peer import pattern
 from netstack.lab.shim import Impairment
-from netstack.lab.tunlab import TARGET4, TARGET6, TunLab
+from netstack.lab.tunlab import HOP_CLIENT4, HOP_CLIENT6, TARGET4, TARGET6, TunLab
 
 pytestmark = [
     pytest.mark.e2e,
@@ -182,6 +184,24 @@ async def test_small_mtu_clamps_mss_and_transfers() -> None:
         assert lab.driver.stack.counters.total_drops() <= 2  # router solicitation / MLD at most
 
 
+@pytest.mark.parametrize(("target", "hop_mtu"), [(TARGET4, 1200), (TARGET6, 1280)], ids=["ipv4", "ipv6"])
+async def test_packet_too_big_from_a_kernel_router_lowers_the_mss(target: str, hop_mtu: int) -> None:
+    """The client claims a 1500-byte MSS but sits behind a smaller hop: the kernel router's
+    ICMP error must shrink netstack's segments, or every full-size segment is lost."""
+    async with TunLab(hop_mtu=hop_mtu) as lab:
+        try:
+            r = await lab.peer("tcp_recv", target, str(svc.SOURCE), str(MB), "6", "30", timeout=60)
+            assert r.get("error") is None, r
+            expected = hashlib.sha256(b"".join(pattern(MB, 6))).hexdigest()
+            assert r["received"] == MB and r["sha256"] == expected
+            c = lab.driver.counters
+            assert c["rx.icmp.frag_needed" if ":" not in target else "rx.icmp6.packet_too_big"] >= 1
+            assert c["tcp.path_mss_set"] >= 1
+            assert lab.driver.stack.path_mtu(HOP_CLIENT6 if ":" in target else HOP_CLIENT4) == hop_mtu
+        finally:
+            print("lab state:", lab.describe())
+
+
 LOSSY = [
     pytest.param(0.01, 1 * MB, id="1pct"),
     pytest.param(0.05, MB // 2, id="5pct"),
@@ -209,7 +229,11 @@ async def test_lossy_slow_link_transfers_stay_byte_exact(loss: float, size: int)
         # corrupted packets towards netstack were caught by a checksum or a length check and
         # dropped, never delivered as data (the digests above prove the latter)
         c = lab.driver.counters
-        caught = sum(v for k, v in c.items() if k.endswith(("bad_checksum", "truncated", "bad_total_length", "bad_ihl")))
+        caught = sum(
+            v
+            for k, v in c.items()
+            if k.endswith(("bad_checksum", "truncated", "bad_total_length", "bad_ihl"))
+        )
         assert caught > 0 or lab.shim_in.corrupted == 0
 
 
