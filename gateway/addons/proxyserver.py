@@ -41,6 +41,13 @@ class Proxyserver:
             "ssl_verify_upstream_trusted_ca", Optional[str], None,  # noqa: UP045
             "PEM file of CA certificates to trust for upstream servers instead of the system's and certifi's.",
         )
+        loader.add_option(
+            "upstream_proxy", Optional[str], None,  # noqa: UP045
+            "Chain the server connections of the other modes (wireguard, tun, transparent, socks5, "
+            "regular) through this HTTP(S) proxy, as `upstream:` mode does: `http://host:port` "
+            "(or `upstream:http://host:port`). Every TCP connection goes through a CONNECT "
+            "tunnel, authenticated with `upstream_auth`; UDP and DNS go direct.",
+        )
 
     # -- lifecycle ---------------------------------------------------------------------------
     def _make_handler(self) -> Any:
@@ -91,6 +98,14 @@ class Proxyserver:
                 log.info("%s listening at %s", _describe(spec), addrs)
 
     def configure(self, updated: set[str]) -> None:
+        if "upstream_proxy" in updated and ctx.options.upstream_proxy:
+            from gateway.optmanager import OptionsError
+            from gateway.proxy.server_connect import parse_upstream_proxy
+
+            try:
+                parse_upstream_proxy(ctx.options.upstream_proxy)
+            except ValueError as e:
+                raise OptionsError(f"upstream_proxy: {e}") from None
         if "mode" in updated:
             from gateway.optmanager import OptionsError
             from gateway.proxy.mode_specs import ProxyMode

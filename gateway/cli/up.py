@@ -35,6 +35,7 @@ _FLAG_OPTIONS = [
     ("state_dir", "state_dir"),
     ("proxyauth", "proxyauth"),
     ("upstream_auth", "upstream_auth"),
+    ("upstream_proxy", "upstream_proxy"),
     ("ignore_hosts", "ignore_hosts"),
     ("allow_hosts", "allow_hosts"),
     ("tcp_hosts", "tcp_hosts"),
@@ -66,6 +67,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     net.add_argument("-p", "--listen-port", type=int, metavar="PORT", help="port to listen on (default: per mode)")
     net.add_argument("--proxyauth", metavar="USER:PASS", help="require this login from proxy clients ('any' accepts all)")
     net.add_argument("--upstream-auth", metavar="USER:PASS", help="login sent to the upstream proxy")
+    net.add_argument("--upstream-proxy", metavar="URL",
+                     help="chain the other modes' server connections (WireGuard too) through this "
+                          "HTTP(S) proxy, e.g. http://proxy:3128 (CONNECT per TCP connection)")
     net.add_argument(
         "--lan", action="append", metavar="IFACE",
         help="with --mode tun: intercept what hosts on this LAN interface route through this host (repeatable)",

@@ -47,6 +47,7 @@ from gateway.proxy.server_connect import (
     fill_tls_info,
     http_connect_tunnel,
     open_tcp,
+    parse_upstream_proxy,
     peer_certificates,
 )
 from gateway.proxy.streams import BufferedReader, peekable
@@ -388,6 +389,11 @@ class ConnectionHandler:
         if mode.type_name == "upstream" and tuple(mode.address) != address:  # type: ignore[attr-defined]
             via = (mode.scheme, tuple(mode.address))  # type: ignore[attr-defined]
             server.via = ServerSpec(via[0], via[1])  # type: ignore[arg-type]
+        elif mode.type_name not in ("upstream", "reverse"):
+            chain = self._upstream_proxy()
+            if chain is not None and chain[1] != address:
+                via = chain
+                server.via = ServerSpec(via[0], via[1])  # type: ignore[arg-type]
         hook_data = _server_hook_data(client, server)
         await self.addons.trigger("server_connect", hook_data)
         if server.error:
@@ -440,6 +446,16 @@ class ConnectionHandler:
         stream = ServerStream(reader=reader, writer=writer, server=server)
         conn.servers.append(stream)
         return stream
+
+    def _upstream_proxy(self) -> tuple[str, Address] | None:
+        """The ``upstream_proxy`` option: ``upstream:`` chaining for the other modes."""
+        spec = option(self.options, "upstream_proxy")
+        if not spec:
+            return None
+        try:
+            return parse_upstream_proxy(spec)
+        except ValueError as e:  # checked when set; a bad value must not fail silently
+            raise ConnectionRefusedError(f"bad upstream_proxy {spec!r}: {e}") from None
 
     async def _server_tls(
         self, client: Any, server: Any, reader: Any, writer: Any, alpn: list[bytes] | None

@@ -186,6 +186,20 @@ async def open_tcp(
         raise last
 
 
+def parse_upstream_proxy(spec: str) -> tuple[str, Address]:
+    """``upstream_proxy`` -> (scheme, (host, port)); ``http://h:p``, ``https://h:p`` or
+    the same with mode syntax (``upstream:http://h:p``).  ``ValueError`` if it is neither."""
+    from gateway.net.server_spec import parse
+
+    text = spec.strip()
+    if text.startswith("upstream:"):
+        text = text[len("upstream:"):]
+    scheme, address = parse(text, "http")
+    if scheme not in ("http", "https"):
+        raise ValueError(f"an upstream proxy is http:// or https://, not {scheme}://")
+    return scheme, (address[0], int(address[1]))
+
+
 async def http_connect_tunnel(
     reader: Any, writer: Any, host: str, port: int, auth: str | None
 ) -> None:
