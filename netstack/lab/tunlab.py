@@ -29,6 +29,7 @@ from typing import Any
 
 from netstack.aio import NetstackDriver
 from netstack.config import StackConfig
+from netstack.lab.loopwatch import LoopWatch
 from netstack.lab.namespace import ip, netns_exec, run_in_netns, unique_name
 from netstack.lab.services import Services
 from netstack.lab.shim import Impairment, LossyLink
@@ -72,6 +73,7 @@ class TunLab:
         self.ns = unique_name("nstk")
         self.client_ns: str | None = None
         self._client_created = False
+        self.watch: LoopWatch | None = None
         self.tun: TunLink | None = None
         self.driver: NetstackDriver | None = None
         self.shim_in: LossyLink | None = None
@@ -96,6 +98,8 @@ class TunLab:
         ip("link", "set", "lo", "up", netns=ns)
         fd, name = run_in_netns(ns, open_tun, IFNAME)
         loop = asyncio.get_running_loop()
+        self.watch = LoopWatch(loop)
+        self.watch.start()
         self.tun = TunLink(fd, loop=loop)
         ip("link", "set", name, "mtu", str(self.mtu), "txqueuelen", "1000", "up", netns=ns)
         ip("addr", "add", f"{KERNEL4}/32", "dev", name, netns=ns)
@@ -168,6 +172,8 @@ class TunLab:
             ip("-6", "route", "add", NET6, "via", HOP_ROUTER6, "advmss", "1440", *extra, netns=cns)
 
     def _teardown(self) -> None:
+        if self.watch is not None:
+            self.watch.stop()
         if self.driver is not None:
             self.driver.close()
         if self.tun is not None:
@@ -197,6 +203,8 @@ class TunLab:
                 "half_open": st._syn_received,
                 "counters": dict(st.counters),
             }
+        if self.watch is not None:
+            d["loop"] = self.watch.describe()
         for name in ("shim_in", "shim_out"):
             shim = getattr(self, name)
             if shim is not None:
@@ -224,7 +232,9 @@ class TunLab:
         except TimeoutError:
             proc.kill()
             await proc.wait()
-            raise
+            raise TimeoutError(
+                f"peer {' '.join(args)} did not finish in {timeout} s; lab: {self.describe()}"
+            ) from None
         lines = out.decode().strip().splitlines()
         if not lines:
             raise RuntimeError(f"peer {args} printed nothing; stderr: {err.decode()[-2000:]}")

@@ -281,3 +281,39 @@ def test_a_failing_tcp_core_is_contained(monkeypatch) -> None:
     assert TcpEvent(bad, Closed("reset")) in events(st)
     assert st.counters["stack.internal_error"] == 1 and st.tcp_connection(bad) is None
     assert st.tcp_connection(good) is not None
+
+
+@pytest.mark.timeout(20)  # the bug this guards against spins forever
+def test_a_connection_timer_that_stays_due_runs_once_per_handle_timer(monkeypatch) -> None:
+    """A core whose timer is still due after handling (a pacing or storming timer) must not
+    keep ``handle_timer`` in a loop: that blocks the owner's event loop, so no timeout of the
+    owner can fire (the e2e hang of issue 6).  It runs once and is re-armed for the next call."""
+    st = Stack()
+    stuck, _ = handshake(st, sport=1)
+    other, _ = handshake(st, sport=2)
+    core = st.tcp_connection(stuck)
+    calls: list[float] = []
+    real_get_timer = type(core).get_timer
+    real_handle_timer = type(core).handle_timer
+
+    def get_timer(self):
+        return 5.0 if self is core else real_get_timer(self)
+
+    def handle_timer(self, now):
+        if self is core:
+            calls.append(now)
+            assert len(calls) < 1000, "handle_timer spins on a timer that stays due"
+            return
+        real_handle_timer(self, now)
+
+    monkeypatch.setattr(type(core), "get_timer", get_timer)
+    monkeypatch.setattr(type(core), "handle_timer", handle_timer)
+    st.tcp_send(stuck, b"x")
+    st.tcp_send(other, b"y")
+    st.packets_to_send()
+    st.handle_timer(6.0)
+    assert calls == [6.0]
+    assert st.get_timer() <= 6.0  # still due: re-armed for the owner's next pass
+    st.handle_timer(7.0)
+    assert calls == [6.0, 7.0]
+    assert st.tcp_connection(other) is not None and st.counters["stack.internal_error"] == 0
