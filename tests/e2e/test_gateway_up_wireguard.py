@@ -442,3 +442,70 @@ def test_onboarding_page_through_the_tunnel(lab: Lab, gw: Gateway) -> None:
     """The CA download page answers for its host name at whatever address the phone used."""
     out = curl(lab, "http://gateway.internal/cert/pem")  # the name resolves through the in-tunnel DNS
     assert out.strip() == gw.ca.read_text().strip()
+
+
+def _wait_listening(proc: subprocess.Popen, log: Path, what: bytes = b"listening", timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while what not in log.read_bytes():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise AssertionError(f"did not start:\n{log.read_text(errors='replace')}")
+        time.sleep(0.1)
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.send_signal(2)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+def test_upstream_chaining_from_wireguard_mode(lab: Lab, tmp_path: Path) -> None:
+    """`gateway up --upstream-proxy`: the phone's connections leave the WireGuard gateway
+    through another proxy (a second gateway in regular mode, which records what it carried)."""
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    up_log, chained_log = tmp_path / "upstream.log", tmp_path / "chained.log"
+    up_flows = tmp_path / "upstream.gw"
+    with open(up_log, "wb") as up_out, open(chained_log, "wb") as chained_out:
+        upstream = lab.popen("gateway", sys.executable, "-m", "gateway", "up", "--mode", "regular@127.0.0.1:3128",
+                             "--state-dir", str(tmp_path / "up-st"), "-w", str(up_flows),
+                             stdout=up_out, stderr=subprocess.STDOUT, cwd=str(REPO), env=env)
+        chained = lab.popen("gateway", sys.executable, "-m", "gateway", "up", "--mode", "wireguard@51822",
+                            "--state-dir", str(tmp_path / "ch-st"), "--dns-server", SERVER_V4,
+                            "--upstream-proxy", "http://127.0.0.1:3128",
+                            "--set", f"wireguard_endpoint={GATEWAY_PHONE2_V4}",
+                            stdout=chained_out, stderr=subprocess.STDOUT, cwd=str(REPO), env=env)
+        try:
+            _wait_listening(upstream, up_log)
+            _wait_listening(chained, chained_log)
+            conf = tmp_path / "ch-st" / "peers" / "phone.conf"
+            assert f"Endpoint = {GATEWAY_PHONE2_V4}:51822" in conf.read_text()
+            lab.phone_up(conf, "phone2")
+            try:
+                out = curl(lab, f"http://{SERVER_V4}/?marker=chained", node="phone2")
+                assert out.startswith("hello from the gateway lab")
+                script = (
+                    "import socket\n"
+                    f"s = socket.create_connection(('{SERVER_V4}', 5001), timeout=20); s.sendall(b'GET 5000\\n')\n"
+                    "n = 0\n"
+                    "while (d := s.recv(65536)): n += len(d)\n"
+                    "print(n)\n"
+                )
+                assert phone(lab, sys.executable, "-c", script, node="phone2").split() == ["5000"]
+            finally:
+                lab.phone_down("phone2")
+        finally:
+            _stop(chained)
+            _stop(upstream)
+    from gateway.io import FlowReader
+
+    with open(up_flows, "rb") as f:
+        carried = list(FlowReader(f).stream())
+    http = [f for f in carried if "marker=chained" in getattr(getattr(f, "request", None), "path", "")]
+    raw = [f for f in carried if type(f).__name__ == "TCPFlow" and f.messages
+           and f.messages[0].content.startswith(b"GET 5000")]
+    assert http, up_log.read_text(errors="replace")
+    assert raw, up_log.read_text(errors="replace")
+    assert raw[0].server_conn.address == (SERVER_V4, 5001)

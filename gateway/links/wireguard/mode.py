@@ -119,6 +119,11 @@ class WireGuardServer(ModeServer):
         self.state = state
         mtu = int(_opt(opts, "wireguard_mtu", 1420))
         port = self.mode.listen_port(None) or state.listen_port
+        if port != state.listen_port:
+            # The configs we write (and `gateway peers add`) must point at the port we
+            # listen on: `--mode wireguard@51821` is remembered like the endpoint.
+            state.listen_port = port
+            store.save(state)
         host = self.mode.listen_host(_opt(opts, "listen_host", "") or "::") or "::"
 
         self.device = create_device(state, timers=timer_config(opts), mtu=mtu)

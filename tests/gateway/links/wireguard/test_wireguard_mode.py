@@ -46,3 +46,15 @@ async def test_stop_logs_wireguard_and_netstack_counters(tmp_path, caplog) -> No
     lines = [r.getMessage() for r in caplog.records if "counters" in r.getMessage()]
     assert lines[0] == "wireguard counters: drops: malformed=1, unknown_index=1 (total 2)"
     assert lines[1].startswith("netstack counters: drops: none")
+
+
+async def test_the_written_config_points_at_the_port_we_listen_on(tmp_path) -> None:
+    port = _free_udp_port()
+    handler = SimpleNamespace(options=SimpleNamespace(state_dir=str(tmp_path), wireguard_endpoint="192.0.2.1"),
+                              listen_addresses=None)
+    server = WireGuardServer(ProxyMode.parse(f"wireguard@127.0.0.1:{port}"), handler, out=io.StringIO())
+    await server.start()
+    await server.stop()
+    conf = (tmp_path / "peers" / "phone.conf").read_text()
+    assert f"Endpoint = 192.0.2.1:{port}" in conf.splitlines()
+    assert server.store.load().listen_port == port  # so `gateway peers add` writes the same
