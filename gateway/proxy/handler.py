@@ -15,6 +15,14 @@ through netstack -- ends in ``await handler.handle_tcp(reader, writer, arrival)`
    names and ALPN), and the decrypted streams go through the same choice again;
 4. ``client_disconnected`` fires when the layer returns, whatever happened.
 
+In packet modes (``LABELLED_MODES``) a destination IP that the same client just got
+from our DNS layer is labelled with the name it asked for (``resolved_names``): the
+layers see ``(name, port)`` as the destination, so ``server_conn.address`` and the
+``request.host`` of a request without Host show the name, while ``connect_server``
+still connects to the IP the client chose (``_Connection.pinned``), never resolving
+the name again.  ``upstream_proxy`` chains the server connections of every mode but
+``upstream`` and ``reverse`` through an HTTP(S) proxy with CONNECT.
+
 Nothing raises out of ``handle_tcp``/``handle_udp``: bad input ends that one connection.
 
 What layers find in the ``LayerContext`` they get (besides the fields of ``context.py``):
