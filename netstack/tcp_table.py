@@ -376,7 +376,7 @@ class TcpTable(IpOutput):
         except Exception:  # noqa: BLE001
             self._fail_conn(c)
             return False
-        self.counters["tcp.path_mss_set"] += 1
+        self.counters["rx.icmp.path_mss_set"] += 1
         self._dirty[cid] = c
         return True
 

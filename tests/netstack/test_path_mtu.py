@@ -84,7 +84,7 @@ def test_packet_too_big_shrinks_segments_in_flight_and_after(fam) -> None:
     segs = data_segments(fam, first)
     assert segs and max(len(raw(s)) for s in segs) == 1500
     st.receive_packet(too_big(fam, raw(segs[0]), 1280), now)
-    assert st.counters["tcp.path_mss_set"] == 1
+    assert st.counters["rx.icmp.path_mss_set"] == 1
     assert st.path_mtu(fam[1]) == 1280
     later, _ = drain(st, now)
     resent = data_segments(fam, later)
@@ -102,7 +102,7 @@ def test_minimal_rfc792_quote_of_eight_tcp_bytes_is_enough(fam) -> None:
     segs = data_segments(fam, drain(st, 1.0)[0])
     hlen = 20 if fam[0] is IP else 40
     st.receive_packet(too_big(fam, raw(segs[0])[: hlen + 8], 1280), 1.0)
-    assert st.counters["tcp.path_mss_set"] == 1
+    assert st.counters["rx.icmp.path_mss_set"] == 1
 
 
 @pytest.mark.parametrize("fam", FAMILIES)
@@ -117,7 +117,7 @@ def test_spoofed_error_with_a_sequence_number_not_in_flight_changes_nothing(fam)
         forged[TCP].seq = seq & 0xFFFFFFFF
         st.receive_packet(too_big(fam, raw(forged), 1280), 1.0)
     assert st.counters["icmp.pmtu_bad_seq"] == 3
-    assert st.counters["tcp.path_mss_set"] == 0
+    assert st.counters["rx.icmp.path_mss_set"] == 0
     assert st.path_mtu(fam[1]) == 1500
     # the connection still sends full-size segments once the client acknowledges
     ip, client, server = fam
