@@ -45,23 +45,25 @@ class Datagrams:
         return default
 
 
-async def resolve(gateway: Any, name: str, link: dict[str, str] = PHONE, peer: str = "10.0.0.2") -> str:
+async def resolve(gateway: Any, name: str, link: dict[str, str] = PHONE, peer: str = "10.0.0.2",
+                  mode: str = "wireguard") -> str:
     import dns.message
 
     query = dns.message.make_query(name, "A")
     stream = Datagrams([query.to_wire()])
-    arrival = Arrival("wireguard", "udp", (peer, 5353), RESOLVER, RESOLVER, dict(link))
+    arrival = Arrival(mode, "udp", (peer, 5353), RESOLVER, RESOLVER, dict(link))
     await gateway.handler.handle_udp(stream, arrival)
     (wire,) = stream.sent
     return dns.message.from_wire(wire).answer[0][0].address
 
 
 async def packet_connection(gateway: Any, dest: tuple[str, int], link: dict[str, str] = PHONE,
-                            peer: str = "10.0.0.2") -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    """A client connection arriving as the WireGuard link hands it over."""
+                            peer: str = "10.0.0.2", mode: str = "wireguard",
+                            ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A client connection arriving as the WireGuard (or TUN) link hands it over."""
 
     async def on_conn(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
-        arrival = Arrival("wireguard", "tcp", (peer, 40000), dest, dest, dict(link))
+        arrival = Arrival(mode, "tcp", (peer, 40000), dest, dest, dict(link))
         await gateway.handler.handle_tcp(r, w, arrival)
 
     listener = await asyncio.start_server(on_conn, "127.0.0.1", 0)
@@ -190,3 +192,19 @@ async def test_an_ip_pattern_in_tcp_hosts_still_matches_a_labelled_destination(g
     w.close()
     (flow,) = await gateway.hooks.wait_for("tcp_end")
     assert flow.server_conn.address == ("echo.lab.test", port)
+
+
+async def test_tun_mode_labels_per_client_address(gateway, servers, lab_dns):
+    """TUN clients have no WireGuard key: their map is keyed by the client's IP."""
+    echo = await servers.echo()
+    lan = {"tun_interface": "tun0"}
+    await resolve(gateway, "echo.lab.test", link=lan, peer="192.168.5.20", mode="tun")
+    for count, (peer, expected) in enumerate((("192.168.5.20", "echo.lab.test"), ("192.168.5.21", "127.0.0.1")), 1):
+        r, w = await packet_connection(gateway, ("127.0.0.1", echo), link=lan, peer=peer, mode="tun")
+        w.write(b"\x00t")
+        await w.drain()
+        assert await r.readexactly(2) == b"\x00t"
+        w.close()
+        flow = (await gateway.hooks.wait_for("tcp_end", count))[-1]
+        assert flow.client_conn.peername[0] == peer
+        assert flow.server_conn.address == (expected, echo)
