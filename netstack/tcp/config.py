@@ -27,6 +27,8 @@ class TcpConfig:
 
     ``mss`` is what we announce and the ceiling of what we send: derive it from the link
     MTU with ``TcpConfig.for_mtu`` so segments never need IP fragmentation.
+    ``send_buffer`` is what the application may queue (sent and unsent); it grows to twice the
+    congestion window, up to ``send_buffer_max``, so a large window is never starved by it.
     ``recv_buffer`` is the most a connection will buffer for a slow reader (it also fixes
     the window scale); the advertised window starts at ``recv_buffer_initial`` and grows
     with the measured delivery rate (auto-tuning) when ``recv_autotune`` is on.
@@ -37,6 +39,7 @@ class TcpConfig:
     recv_buffer_initial: int = 256 << 10
     recv_autotune: bool = True
     send_buffer: int = 1 << 20
+    send_buffer_max: int = 8 << 20  # the send buffer grows to 2 x cwnd up to this
     send_low_water: int = 256 << 10
     window_scaling: bool = True
     timestamps: bool = True

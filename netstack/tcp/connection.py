@@ -406,8 +406,25 @@ class TcpConnection:
     def send_space(self) -> int:
         if self._fin_abs is not None or self.state not in (SYN_SENT, SYN_RECEIVED, ESTABLISHED, CLOSE_WAIT):
             return 0
-        space = self.config.send_buffer - len(self._sb)
+        space = self._send_limit() - len(self._sb)
         return space if space > 0 else 0
+
+    def _send_limit(self) -> int:
+        """The send buffer's size, grown with the window (Linux's tcp_sndbuf_expand): twice
+        cwnd, so a connection whose window exceeds ``send_buffer`` (a long fat path, BBR's
+        2 x BDP) still has data queued beyond what is in flight; capped at send_buffer_max."""
+        cfg = self.config
+        limit = cfg.send_buffer
+        auto = 2 * self._cc.cwnd
+        if auto > limit:
+            limit = auto if auto < cfg.send_buffer_max else cfg.send_buffer_max
+        return limit
+
+    def _send_wake(self) -> int:
+        """Wake a blocked writer once the queue is down to this (half the buffer at most)."""
+        half = self._send_limit() >> 1
+        low = self.config.send_low_water
+        return low if low > half else half
 
     def send(self, data: bytes | bytearray | memoryview) -> int:
         """Queue application bytes; returns how many were accepted (0 once closed for sending)."""
@@ -1501,7 +1518,7 @@ class TcpConnection:
         else:
             self._rto_at = None
             self._pto = False
-        if self._send_blocked and len(self._sb) <= self.config.send_low_water:
+        if self._send_blocked and len(self._sb) <= self._send_wake():
             self._send_blocked = False
             self._push(SendSpaceAvailable())
 

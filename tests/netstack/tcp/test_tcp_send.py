@@ -250,7 +250,7 @@ def test_unanswered_persist_probes_time_out():
 
 
 def test_send_buffer_limit_and_send_space_event():
-    p = established(send_buffer=10_000, send_low_water=4000)
+    p = established(send_buffer=10_000, send_buffer_max=10_000, send_low_water=4000)
     assert p.conn.send(b"b" * 25_000) == 10_000
     assert p.conn.send_space() == 0
     out = p.out()
@@ -259,6 +259,17 @@ def test_send_buffer_limit_and_send_space_event():
     evs = p.drain()
     assert any(isinstance(e, SendSpaceAvailable) for e in evs)
     assert p.conn.send_space() == 10_000 - (10_000 - acked)
+
+
+def test_send_buffer_grows_with_the_window_up_to_its_maximum():
+    """Twice cwnd may be queued (a window larger than send_buffer is never starved by it)."""
+    p = established(send_buffer=10_000, send_buffer_max=100_000, send_low_water=4000, pacing=False)
+    cwnd = p.conn._cc.cwnd
+    assert p.conn.send(b"b" * 200_000) == 2 * cwnd
+    p.conn._cc.cwnd = 80_000
+    assert p.conn.send_space() == 100_000 - 2 * cwnd
+    p.conn._cc.cwnd = 2_000  # a smaller window never shrinks the buffer below send_buffer
+    assert p.conn._send_limit() == 10_000
 
 
 def test_nagle_holds_small_segments_while_data_is_in_flight():
