@@ -122,9 +122,6 @@ class TermLog(logging.Handler):
         except Exception:  # pragma: no cover - a closed terminal must not crash the gateway
             self.handleError(record)
 
-    def done(self) -> None:
-        self.uninstall()
-
 
 class ErrorCheck(logging.Handler):
     """Records errors logged until startup is over; the master then exits with status 1."""

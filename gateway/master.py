@@ -85,6 +85,10 @@ class Master:
             errorcheck.close()
             await self.addons.trigger("done")
             self.addons.is_running = False
+            # Last, not in its own ``done``: what other addons log while they stop (the
+            # modes' counters) must still reach the terminal, whatever the chain order.
+            if self.termlog is not None:
+                self.termlog.uninstall()
 
     def _asyncio_exception_handler(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
         """Unhandled errors in tasks and callbacks go to our log, not raw to stderr.

@@ -78,7 +78,7 @@ class Options(OptManager):
         )
         self.add_option(
             "upstream_auth", Optional[str], None,  # noqa: UP045
-            "Credentials `user:pass` sent to the upstream proxy in upstream mode.",
+            "Credentials `user:pass` sent to the upstream proxy (upstream mode and `upstream_proxy`).",
         )
         self.add_option(
             "stream_large_bodies", Optional[str], "4m",  # noqa: UP045

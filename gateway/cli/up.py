@@ -195,13 +195,6 @@ async def _up(args: argparse.Namespace) -> int:
     master = Master(opts, with_termlog=not args.options)
     try:
         master.addons.add(*default_addons())
-        if master.termlog is not None:
-            # ``done`` runs in chain order and the terminal log stops showing records in
-            # its own ``done``: move it last, so that what the modes log while they stop
-            # (the WireGuard and netstack counters) still reaches the terminal.
-            master.addons.remove(master.termlog)
-            master.addons.add(master.termlog)
-            master.termlog.install()
         if args.options:
             print(list_options(opts))
             return 0

@@ -72,3 +72,29 @@ def test_errorcheck_records_errors_until_disarmed():
         assert check.messages() == ["bind failed: port 80 in use"]
     finally:
         check.close()
+
+
+async def test_what_addons_log_in_done_reaches_the_terminal():
+    """The terminal log is added first, so it must outlive the ``done`` of every later addon."""
+    from gateway.master import Master
+    from gateway.options import Options
+
+    class Stopping:
+        def running(self):
+            ctx.master.shutdown()
+
+        def done(self):
+            logging.getLogger("gateway.test").warning("counters at stop: 42")
+
+    out = io.StringIO()
+    root_level = logging.getLogger().level
+    m = Master(Options(), with_termlog=True)
+    m.termlog.out = out
+    try:
+        m.addons.add(Stopping())
+        assert await m.run() == 0
+    finally:
+        m.termlog.uninstall()
+        logging.getLogger().setLevel(root_level)
+    assert "counters at stop: 42" in out.getvalue()
+    assert m.termlog not in logging.getLogger().handlers
