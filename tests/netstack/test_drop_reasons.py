@@ -210,3 +210,14 @@ def test_the_ipv4_header_checksum_is_verified_even_on_a_trusted_link() -> None:
     st = Stack()
     st.receive_packet(_set(udp4, 10, b"\x00\x01"), 1.0, trusted=True)
     assert st.counters.drops() == {"ipv4.bad_checksum": 1}
+
+
+def test_withheld_answers_do_not_count_the_same_packet_twice() -> None:
+    st = Stack(StackConfig(icmp_error_rate=1.0, icmp_error_burst=1.0, rst_rate=1.0, rst_burst=1.0))
+    for _ in range(3):
+        st.receive_packet(raw(IP(src=C4, dst=S4, proto=99) / b"x"), 1.0)  # protocol unreachable
+        st.receive_packet(tcp4_ack, 1.0)  # RST
+    assert len(st.packets_to_send()) == 2  # one of each, the rest rate-limited
+    assert st.counters["icmp.rate_limited"] == 2 and st.counters["tcp.rst_rate_limited"] == 2
+    assert st.counters.drops() == {"ipv4.unknown_protocol": 3, "tcp.no_connection": 3}
+    assert st.counters.total_drops() == 6
