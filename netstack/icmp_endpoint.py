@@ -146,7 +146,7 @@ class IcmpEndpoint(IpOutput):
             src = bytes(quote[8:24]) if v6 else bytes(quote[12:16])
             key = (client, int.from_bytes(tcp[2:4], "big"), src, int.from_bytes(tcp[0:2], "big"))
             if not self._tcp_packet_too_big(
-                key, int.from_bytes(tcp[4:8], "big"), max(mtu, floor) - hlen - 20
+                key, int.from_bytes(tcp[4:8], "big"), max(mtu, floor) - (40 if v6 else 20) - 20
             ):
                 return
         self._learn_pmtu(client, mtu, floor)
