@@ -9,6 +9,13 @@ tell TLS from plain TCP except through ``get_extra_info("ssl_object")``.
 
 Reads are pulled on demand (no background task), which gives natural backpressure: a
 layer that stops reading stops the decryption and, below it, the socket reads.
+
+Reads are large on both sides of OpenSSL: up to ``READ_SIZE`` of ciphertext from the
+underlying reader at once, and every record already in the incoming BIO decrypted into
+one chunk (``SSLObject.read`` returns one record, at most 16 KiB, per call).  A layer
+above then sees one chunk per burst of records instead of one per record, and each of
+its per-chunk steps (h2 frame parsing, flow-control acknowledgements, the writes on the
+other side) runs once per burst.
 """
 
 from __future__ import annotations
@@ -16,7 +23,10 @@ from __future__ import annotations
 import ssl
 from typing import Any
 
-from gateway.proxy.streams import CHUNK, BufferedReader
+from gateway.proxy.streams import BufferedReader
+
+READ_SIZE = 256 * 1024
+"""Most ciphertext taken from the underlying reader, and most plaintext returned, at once."""
 
 
 class TlsConnection:
@@ -40,7 +50,7 @@ class TlsConnection:
 
     async def receive(self) -> bool:
         """Feed one chunk of ciphertext into OpenSSL; False at the underlying EOF."""
-        data = await self.raw_reader.read(CHUNK)
+        data = await self.raw_reader.read(READ_SIZE)
         if not data:
             self.incoming.write_eof()
             return False
@@ -84,29 +94,54 @@ class TlsReader(BufferedReader):
     def __init__(self, conn: TlsConnection) -> None:
         super().__init__()
         self.conn = conn
+        self._ended = False
+        """The stream ended (close_notify or a ragged EOF) after the last chunk returned."""
 
     async def _fill(self) -> bytes:
+        if self._ended:
+            return b""
         conn = self.conn
         while True:
             try:
-                data = conn.sslobj.read(CHUNK)
+                data = conn.sslobj.read(READ_SIZE)
             except ssl.SSLWantReadError:
                 conn.flush()
                 if not await conn.receive():
                     try:
-                        data = conn.sslobj.read(CHUNK)
+                        data = conn.sslobj.read(READ_SIZE)
                     except ssl.SSLWantReadError:
                         return b""
                     except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
                         return b""  # a ragged EOF (no close_notify) ends the stream too
                     conn.flush()
-                    return data
+                    return self._more_records(data)
                 continue
             except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
                 conn.flush()
                 return b""
+            data = self._more_records(data)
             conn.flush()  # TLS 1.3 key updates and tickets answered on read
             return data
+
+    def _more_records(self, first: bytes) -> bytes:
+        """``first`` and the plaintext of every further record OpenSSL can decrypt without
+        more input, up to ``READ_SIZE`` in all."""
+        sslobj = self.conn.sslobj
+        parts = [first]
+        size = len(first)
+        while size < READ_SIZE:
+            try:
+                data = sslobj.read(READ_SIZE - size)
+            except ssl.SSLWantReadError:
+                break
+            except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+                self._ended = True  # reported by the next _fill, after these bytes
+                break
+            if not data:
+                break
+            parts.append(data)
+            size += len(data)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 class TlsWriter:

@@ -21,6 +21,7 @@ import h2.exceptions
 import h2.settings
 
 from gateway.layers.context import LayerContext
+from gateway.layers.http import h2_frame_repr  # noqa: F401 - installs the cheap frame repr
 from gateway.layers.http.exchange import ClientGone, run_exchange
 from gateway.layers.http.flow_hooks import set_error
 from gateway.layers.http.framing import h1_to_h2_fields

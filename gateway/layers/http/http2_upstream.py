@@ -21,6 +21,7 @@ import h2.exceptions
 import h2.settings
 
 from gateway.layers.context import ServerStream
+from gateway.layers.http import h2_frame_repr  # noqa: F401 - installs the cheap frame repr
 from gateway.layers.http.framing import h1_to_h2_fields
 from gateway.layers.http.h2_flow_control import H2Sender, InboundBody, StreamGone
 from gateway.layers.http.http1_io import READ_SIZE
