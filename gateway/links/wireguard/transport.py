@@ -19,23 +19,39 @@ HEADER = struct.Struct("<IIQ")
 INDEX_COUNTER = struct.Struct("<IQ")
 NONCE = struct.Struct("<4xQ")
 _U16 = struct.Struct(">H")
+TAG_LEN = 16
+
+
+def _padding(size: int, mtu: int) -> int:
+    """Zero bytes to append: up to a multiple of 16, without passing the MTU."""
+    if not size:
+        return 0
+    last = size % mtu if size > mtu else size
+    target = min((last + PADDING_MULTIPLE - 1) & ~(PADDING_MULTIPLE - 1), mtu)
+    return target - last if target > last else 0
 
 
 def padded(packet: bytes, mtu: int) -> bytes:
-    size = len(packet)
-    if not size:
-        return packet
-    last = size % mtu if size > mtu else size
-    target = min((last + PADDING_MULTIPLE - 1) & ~(PADDING_MULTIPLE - 1), mtu)
-    return bytes(packet) + bytes(target - last) if target > last else packet
+    pad = _padding(len(packet), mtu)
+    return bytes(packet) + bytes(pad) if pad else packet
 
 
-def seal(keypair: Keypair, packet: bytes, mtu: int) -> bytes:
-    """The transport datagram for ``packet`` under the keypair's next counter."""
+def seal(keypair: Keypair, packet: bytes, mtu: int) -> bytearray:
+    """The transport datagram for ``packet`` under the keypair's next counter.
+
+    The ciphertext is written straight behind the header in one buffer (``encrypt_into``)
+    instead of concatenating a header and a fresh ciphertext: one allocation and copy of
+    the packet fewer, on the path every byte sent to a peer takes.
+    """
     counter = keypair.send_counter
     keypair.send_counter = counter + 1
-    return HEADER.pack(MESSAGE_TRANSPORT, keypair.remote_index, counter) + \
-        keypair.send.encrypt(NONCE.pack(counter), padded(packet, mtu), None)
+    size = len(packet)
+    pad = _padding(size, mtu)
+    out = bytearray(HEADER.size + size + pad + TAG_LEN)
+    HEADER.pack_into(out, 0, MESSAGE_TRANSPORT, keypair.remote_index, counter)
+    keypair.send.encrypt_into(NONCE.pack(counter), bytes(packet) + bytes(pad) if pad else packet, None,
+                              memoryview(out)[HEADER.size:])
+    return out
 
 
 def open_sealed(keypair: Keypair, datagram: bytes, counter: int) -> bytes | None:
