@@ -123,7 +123,9 @@ CASES = [
     pytest.param(raw(IP(src=C4, dst=S4, proto=1) / b"\x08\x00"), "icmp.truncated", id="icmp-truncated"),
     pytest.param(raw(IP(src=C4, dst=S4) / ICMP(type=8, chksum=1)), "icmp.bad_checksum", id="icmp-checksum"),
     pytest.param(
-        raw(IP(src=C4, dst="255.255.255.255") / ICMP(type=8)), "icmp.echo_not_unicast", id="icmp-echo-broadcast"
+        raw(IP(src=C4, dst="255.255.255.255") / ICMP(type=8)),
+        "icmp.echo_not_unicast",
+        id="icmp-echo-broadcast",
     ),
     pytest.param(raw(IP(src=C4, dst=S4) / ICMP(type=0)), "icmp.unexpected_echo_reply", id="icmp-echo-reply"),
     pytest.param(raw(IP(src=C4, dst=S4) / ICMP(type=42)), "icmp.unhandled_type", id="icmp-type-42"),
