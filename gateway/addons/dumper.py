@@ -185,9 +185,11 @@ class Dumper:
             style = "green" if code < 300 else "cyan" if code < 400 else "red" if code >= 500 else "yellow"
             reason = resp.reason or ""
             parts += [(" ", None), (f"{code}{(' ' + reason) if reason else ''}", style)]
-            size = _body_size(resp)
+            size = _body_size(resp, cut_off=f.error is not None)
             parts += [(" ", None), (size, None)]
-            took = pretty_duration(_elapsed(req.timestamp_start, resp.timestamp_end or resp.timestamp_start))
+            # A response that broke off has no end: the error's time is when it stopped.
+            end = resp.timestamp_end or (f.error.timestamp if f.error is not None else None) or resp.timestamp_start
+            took = pretty_duration(_elapsed(req.timestamp_start, end))
             if took:
                 parts += [(" ", None), (took, "dim")]
         if f.error is not None:
@@ -322,13 +324,15 @@ class Dumper:
         self.echo(parts)
 
 
-def _body_size(resp: Any) -> str:
+def _body_size(resp: Any, cut_off: bool = False) -> str:
+    """The body's size; a streamed body is not kept, so its Content-Length is all we know,
+    and when the flow ended in an error that length was announced, not delivered."""
     raw = getattr(resp, "raw_content", None)
     if raw is not None:
         return pretty_size(len(raw))
     length = resp.headers.get("content-length") if getattr(resp, "headers", None) is not None else None
     if length is not None and length.isdigit():
-        return pretty_size(int(length)) + " (streamed)"
+        return pretty_size(int(length)) + (" announced (streamed)" if cut_off else " (streamed)")
     return "streamed"
 
 

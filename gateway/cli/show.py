@@ -173,6 +173,8 @@ def _list(flows: Iterator[Any], detail: int, view: str) -> int:
         for event in hooks.event_sequence(f):
             if event.name in ("tcp_end", "udp_end") and f.error is not None and seen:
                 continue  # the error hook already printed this flow's line
+            if event.name == "response" and f.error is not None and not getattr(f, "websocket", None):
+                continue  # the error hook prints the line, response included (live output does too)
             method = getattr(dumper, event.name, None)
             if method is not None:
                 method(*event.args())

@@ -228,3 +228,18 @@ def test_bad_dumper_filter_is_a_one_line_error():
     with taddons.context(d) as tctx, pytest.raises(OptionsError) as e:
         tctx.configure(d, dumper_filter="~m (")
     assert str(e.value).startswith("dumper_filter:") and "\n" not in str(e.value)
+
+
+def test_cut_off_streamed_response_shows_time_to_the_error_and_no_full_size():
+    """A streamed download the client abandoned: the line must not claim the whole announced
+    body nor the time to the response head (seen in the lab: '50.0m (streamed) 1ms')."""
+    f = http_flow()
+    f.response.raw_content = None
+    f.response.headers["content-length"] = str(50 << 20)
+    f.response.timestamp_end = None
+    f.error = Error("client disconnected: netstack: connection reset", 1000.530)
+    out = run(Dumper(), "error", f)
+    assert "200 OK" in out
+    assert "50.0m announced (streamed)" in out
+    assert " 530ms " in out
+    assert out.rstrip().endswith("<< client disconnected: netstack: connection reset")

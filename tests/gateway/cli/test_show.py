@@ -314,3 +314,18 @@ def test_flows_saved_by_gateway_up_are_shown_and_appended(tmp_path, echo_server)
                                                                      "got": '{"n": 1}'}  # fmt: skip
     assert entries[0]["request"]["postData"]["text"] == '{"n": 1}'
     assert len(show(str(path)).stdout.splitlines()) == 3
+
+
+def test_a_flow_with_a_response_and_an_error_is_one_line(tmp_path):
+    """A download cut off after its response head (the client went away) was listed twice:
+    once for its response and once for its error."""
+    f = tflow.tflow(resp=True, err=tflow.terr("client disconnected: connection reset"))
+    path = tmp_path / "cut.gwf"
+    with open(path, "wb") as fo:
+        FlowWriter(fo).add(f)
+    r = show(str(path))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == [
+        "10.0.0.2:52044 [phone] GET https://example.com/path?q=1 200 OK 7b 3.0s"
+        " << client disconnected: connection reset",
+    ]
