@@ -88,7 +88,8 @@ class Proxyserver:
                         listen_port=ctx.options.listen_port,
                     )
                 except OSError as e:
-                    log.error("mode %s: cannot listen: %s", spec, e.strerror or e)
+                    log.error("mode %s: cannot listen%s: %s", spec, _where(spec, ctx.options.listen_port),
+                              e.strerror or e)
                     continue
                 except ValueError as e:
                     log.error("mode %s: %s", spec, e)
@@ -203,3 +204,20 @@ def _describe(spec: str) -> str:
 def _fmt(a: Any) -> str:
     host, port = a[0], a[1]
     return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+
+
+def _where(spec: str, listen_port: int | None) -> str:
+    """' on UDP port 51820' for a busy-port error: a second `gateway up` names the port it
+    wanted even when the spec has none (the mode's default or --listen-port)."""
+    from gateway.proxy.mode_specs import ProxyMode
+
+    try:
+        mode = ProxyMode.parse(spec)
+        port = mode.listen_port(listen_port or None)
+        transport = mode.transport_protocol
+    except ValueError:
+        return ""
+    if port is None:
+        return ""
+    kind = {"tcp": "TCP", "udp": "UDP"}.get(transport, "TCP/UDP")
+    return f" on {kind} port {port}"

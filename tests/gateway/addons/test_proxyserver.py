@@ -78,3 +78,22 @@ def test_bad_mode_is_refused(tmp_path):
     assert r.returncode != 0
     assert "Traceback" not in r.stderr.decode()
     assert "nonsense" in r.stderr.decode()
+
+
+def test_busy_default_port_names_the_port_and_transport(tmp_path):
+    """`gateway up` twice: the mode spec has no port ('wireguard', or 'regular' with -p), and
+    the one error line must still say which port is taken."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        r = subprocess.run(
+            [sys.executable, "-m", "gateway", "up", "--mode", "regular", "--listen-host", "127.0.0.1",
+             "-p", str(port), "--state-dir", str(tmp_path)],
+            capture_output=True, timeout=60,
+        )
+    text = (r.stdout + r.stderr).decode()
+    assert r.returncode == 1
+    err_lines = [ln for ln in text.splitlines() if "cannot listen" in ln]
+    assert len(err_lines) == 1, text
+    assert f"TCP port {port}" in err_lines[0] and "in use" in err_lines[0]
