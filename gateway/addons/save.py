@@ -4,7 +4,7 @@
 when they are complete: an HTTP flow at its response (or error), a WebSocket flow when
 the WebSocket ends, TCP/UDP flows when the connection ends, DNS flows at the response.
 Flows still open when the gateway stops are written at shutdown, so an open WebSocket or
-TCP connection is not lost. Each flow is flushed at once, so ``gateway show`` can read
+TCP connection is not lost, with an error that says they were cut off. Each flow is flushed at once, so ``gateway show`` can read
 the file while the gateway runs, and a crash loses at most the flow being written.
 """
 
@@ -23,6 +23,9 @@ from gateway.optmanager import OptionsError
 logger = logging.getLogger(__name__)
 
 _REMEMBER = 4096
+
+SHUTDOWN_MESSAGE = "gateway stopped before this flow finished"
+"""The error written with flows still open at shutdown (the live flow is left unchanged)."""
 
 
 class Save:
@@ -165,7 +168,17 @@ class Save:
         self.save_flow(flow)
 
     def done(self) -> None:
+        from gateway.flow import Error
+
         for flow in list(self.active.values()):
-            self.save_flow(flow)
+            # Written with an error saying it was cut off, so that a download interrupted by
+            # the shutdown does not read as complete; the live flow keeps its own state.
+            own = flow.error
+            if own is None:
+                flow.error = Error(SHUTDOWN_MESSAGE)
+            try:
+                self.save_flow(flow)
+            finally:
+                flow.error = own
         self.active.clear()
         self._close()

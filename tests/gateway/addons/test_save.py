@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.addons.save import Save
+from gateway.addons.save import SHUTDOWN_MESSAGE, Save
 from gateway.io import FlowReader, FlowWriter
 from gateway.optmanager import OptionsError
 from gateway.test import taddons, tflow
@@ -70,7 +70,24 @@ async def test_flows_still_open_at_shutdown_are_saved(tmp_path):
         await tctx.cycle(save, done)
         assert [f.id for f in read(path)] == [done.id]
         await tctx.invoke(save, "done")
-    assert [f.id for f in read(path)] == [done.id, pending.id, tcp.id]
+    back = read(path)
+    assert [f.id for f in back] == [done.id, pending.id, tcp.id]
+    # Cut off by the shutdown, and the file says so (a download interrupted by Ctrl-C was
+    # saved as '200 OK 50.0m (streamed)', indistinguishable from a complete one).
+    assert back[0].error is None
+    assert [f.error.msg for f in back[1:]] == [SHUTDOWN_MESSAGE] * 2
+    assert pending.error is None and tcp.error is None  # the live flows are left alone
+
+
+async def test_a_flow_that_already_failed_keeps_its_own_error_at_shutdown(tmp_path):
+    path = tmp_path / "failed.gwf"
+    save = Save()
+    with taddons.context(save) as tctx:
+        tctx.configure(save, save_stream_file=str(path))
+        tcp = tflow.ttcpflow(err=True)
+        await tctx.invoke(save, "tcp_start", tcp)
+        await tctx.invoke(save, "done")
+    assert [f.error.msg for f in read(path)] == [tcp.error.msg]
 
 
 async def test_plus_prefix_appends_and_plain_path_replaces(tmp_path):
