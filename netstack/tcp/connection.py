@@ -217,6 +217,7 @@ class TcpConnection:
         "_pace_next",
         "_pace_at",
         "_rs",
+        "_rack_at",
     )
 
     # ------------------------------------------------------------------ construction
@@ -328,6 +329,7 @@ class TcpConnection:
         self._pmtu_recovery = False  # the current recovery resends segments too big for the path
         self._pace_next = 0.0  # the pacer's schedule: when the next data segment is due
         self._pace_at: float | None = None  # set while the pacer holds back data that cwnd allows
+        self._rack_at: float | None = None  # RACK reordering timer for retransmissions (recovery only)
 
     @classmethod
     def from_syn(
@@ -507,6 +509,7 @@ class TcpConnection:
             self._high_rxt = self.snd_una
             self._lost_end = self.snd_max
             self._rxt_log.clear()
+            self._rack_at = None
             self._relost.clear()
             self._rtt_seq = None
 
@@ -526,7 +529,7 @@ class TcpConnection:
 
     def get_timer(self) -> float | None:
         t = self._rto_at
-        for d in (self._delack_at, self._persist_at, self._ka_at, self._tw_at, self._pace_at):
+        for d in (self._delack_at, self._persist_at, self._ka_at, self._tw_at, self._pace_at, self._rack_at):
             if d is not None and (t is None or d < t):
                 t = d
         return t
@@ -542,6 +545,10 @@ class TcpConnection:
             self._ack_now = True
         if self._pace_at is not None and now >= self._pace_at:
             self._pace_at = None  # the next segments_to_send releases the next burst
+        if self._rack_at is not None and now >= self._rack_at:
+            self._rack_at = None
+            if self._recovery and self._rxt_log:
+                self._find_lost_retransmissions(now)
         if self._rto_at is not None and now >= self._rto_at:
             self._rto_at = None
             if self._pto:
@@ -558,6 +565,7 @@ class TcpConnection:
 
     def _clear_timers(self) -> None:
         self._rto_at = self._delack_at = self._persist_at = self._ka_at = self._pace_at = None
+        self._rack_at = None
 
     def _on_rto(self, now: float) -> None:
         st = self.state
@@ -586,6 +594,7 @@ class TcpConnection:
         self.stats.timeouts += 1
         self._pmtu_recovery = False
         self._rxt_log.clear()
+        self._rack_at = None
         self._relost.clear()
         self._cc.on_rto(self.snd_max - self.snd_una, now)
         if rtt.backoff > 1:
@@ -727,10 +736,17 @@ class TcpConnection:
             edge = adv
         elif edge - adv < self._mss and edge - adv < (self._rcv_buf >> 1) and adv > rcv_nxt:
             edge = adv
-        field = (edge - rcv_nxt + (1 << ws) - 1) >> ws
+        # Rounded down to the scale's granularity: rounding up from a RCV.NXT that moved by
+        # less than 2**ws would push the edge out a little further on every ACK while the
+        # application is not reading, past the buffer.  The announced edge may then fall
+        # short of an earlier one by less than 2**ws (RFC 7323 2.4); data up to the earlier
+        # edge (``_rcv_adv``) is still accepted.
+        field = (edge - rcv_nxt) >> ws
         if field > 0xFFFF:
             field = 0xFFFF
-        self._rcv_adv = rcv_nxt + (field << ws)
+        announced = rcv_nxt + (field << ws)
+        if announced > adv:
+            self._rcv_adv = announced
         return field
 
     def _raw(self, seq_abs: int, flags: int, opts: bytes, window: int, payload: bytes | memoryview) -> bytes:
@@ -1484,6 +1500,7 @@ class TcpConnection:
                 self._recovery = _NO_RECOVERY
                 self._dupacks = 0
                 self._rxt_log.clear()
+                self._rack_at = None
                 self._relost.clear()
                 if self._pmtu_recovery:
                     self._pmtu_recovery = False  # not a congestion event: the window stays
@@ -1523,30 +1540,57 @@ class TcpConnection:
             self._push(SendSpaceAvailable())
 
     def _find_lost_retransmissions(self, now: float) -> None:
-        """RACK's rule (RFC 8985) applied to retransmissions: one sent before new data that has
-        since been delivered, and not delivered itself a round trip later, was lost again.
+        """RACK's rule (RFC 8985) applied to retransmissions: one sent before something that
+        has since been delivered -- new data, or a later retransmission -- and not delivered
+        itself a round trip later, was lost again.
 
         Without it a lost retransmission waits for the retransmission timeout, which on a
-        link losing 5-10% of packets happens often and collapses the window each time.  The
-        log is in send order and both conditions hold for a prefix of it, so each ACK only
-        looks at the entries it settles (amortised O(1)).
+        link losing 5-10% of packets happens often and collapses the window each time.  At
+        the end of a transfer no new data follows the retransmissions, so the later
+        retransmissions' delivery is what reveals the loss; when it is revealed before the
+        round trip is over, the RACK timer (``_rack_at``) checks again then, so the last
+        ACK of a recovery need not be followed by a timeout.  The log is in send order and
+        both conditions hold for a prefix of it, so each ACK only looks at the entries it
+        settles (amortised O(1)) plus a few of the newest.
         """
         una = self.snd_una
         score = self._score
         delivered_high = score.high if score.high > una else una
-        deadline = now - (self._rtt.min_rtt or 0.0) * 1.25
+        # RACK's time: the RTT now (srtt, queueing included: BBR's STARTUP or a deep queue
+        # must not make retransmissions look lost before their ACKs could be back) plus a
+        # quarter of the minimum RTT for reordering.
+        rtt = self._rtt
+        min_rtt = rtt.min_rtt or 0.0
+        window = (rtt.srtt if rtt.srtt is not None and rtt.srtt > min_rtt else min_rtt) + min_rtt / 4
         log = self._rxt_log
         relost = self._relost
+        # The most recently sent retransmission known delivered (RACK.xmit_ts, by send order:
+        # a burst of retransmissions shares one timestamp), looking at the newest few only.
+        n = len(log)
+        rack_i = -1
+        j = n - 1
+        stop = n - 16 if n > 16 else 0
+        while j >= stop:
+            start, end, t, _ = log[j]
+            if end <= una or (score and score.sacked_between(start, end) >= end - start):
+                rack_i = j
+                break
+            j -= 1
+        self._rack_at = None
         found = False
         i = 0
-        n = len(log)
         while i < n:
             start, end, t, snd_max_then = log[i]
-            if snd_max_then >= delivered_high or t > deadline:
+            if end <= una or (score and score.sacked_between(start, end) >= end - start):
+                i += 1  # delivered
+                continue
+            if snd_max_then >= delivered_high and i >= rack_i:
+                break  # nothing sent after it has been delivered yet
+            due = t + window
+            if due > now:
+                self._rack_at = due  # ordering says lost; time will tell (never a due timer: no spin)
                 break
             i += 1
-            if end <= una or (score and score.sacked_between(start, end) >= end - start):
-                continue
             relost.append((start if start > una else una, end))
             self.stats.lost_retransmits += 1
             found = True

@@ -14,6 +14,7 @@ MSS = 1448
 
 
 def established(rtt=0.05, **cfg):
+    cfg.setdefault("congestion_control", "cubic")  # grow_window sets CUBIC's state; BBR's pacing is in test_tcp_bbr.py
     p = Peer(TcpConfig(**cfg))
     p.handshake(rtt=rtt)
     p.drain()

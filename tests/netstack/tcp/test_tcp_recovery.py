@@ -11,6 +11,7 @@ MSS = 1448
 
 
 def established(syn_options=None, **cfg):
+    cfg.setdefault("congestion_control", "cubic")  # these tests count segments against CUBIC's window
     p = Peer(TcpConfig(**cfg))
     if syn_options is None:
         p.handshake()
@@ -256,7 +257,36 @@ def test_westwood_sets_ssthresh_to_the_estimated_bdp():
 def test_loss_tolerant_variants_beat_plain_cubic_on_random_loss(options):
     from test_tcp_sim import goodput
 
-    plain, _ = goodput(TcpConfig(), seconds=6.0, loss=0.02)
-    tolerant, sim = goodput(TcpConfig(**options), seconds=6.0, loss=0.02)
+    plain, _ = goodput(TcpConfig(congestion_control="cubic"), seconds=6.0, loss=0.02)
+    tolerant, sim = goodput(TcpConfig(**{"congestion_control": "cubic", **options}), seconds=6.0, loss=0.02)
     assert tolerant > 1.3 * plain
     assert sim.server.received_count > 0
+
+
+@pytest.mark.parametrize("cc", ["cubic", "bbr"])
+def test_lost_retransmission_at_the_tail_is_found_by_the_rack_timer_not_a_timeout(cc):
+    """No new data follows the retransmissions at the end of a transfer: a later retransmission's
+    delivery shows the earlier one was lost, and the RACK timer resends it a round trip after it
+    left -- long before the retransmission timeout."""
+    p = established(congestion_control=cc)
+    p.conn.send(b"r" * 10 * MSS)
+    assert len(p.out()) == 10
+    p.now += 0.05
+    # segments 0 and 5 lost: the peer SACKs 1-4, then 1-4 and 6-9
+    p.send("A", ack=at(0), sack=[(at(1), at(5))])
+    p.send("A", ack=at(0), sack=[(at(6), at(10)), (at(1), at(5))])
+    out = p.out()
+    assert sorted(rel(s.seq) for s in out) == [1, 1 + 5 * MSS]  # both holes resent
+    rto_at = p.conn._rto_at
+    p.now += 0.03
+    # the resent 5 arrives, the resent 0 is lost again
+    p.send("A", ack=at(0), sack=[(at(1), at(10))])
+    assert p.out() == []  # not yet a round trip since the resent 0 left
+    due = p.conn.get_timer()
+    assert due < rto_at
+    p.advance(due - p.now)
+    out = p.out()
+    assert [rel(s.seq) for s in out] == [1]
+    assert p.conn.stats.lost_retransmits == 1 and p.conn.stats.timeouts == 0
+    p.send("A", ack=at(10))
+    assert not p.conn._recovery and p.conn.snd_una == 1 + 10 * MSS

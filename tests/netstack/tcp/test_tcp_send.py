@@ -9,6 +9,7 @@ MSS = 1448  # 1460 minus the timestamp option
 
 
 def established(syn_options=None, **cfg):
+    cfg.setdefault("congestion_control", "cubic")  # window arithmetic below is CUBIC's (BBR: test_tcp_bbr.py)
     p = Peer(TcpConfig(**cfg))
     if syn_options is None:
         p.handshake()
