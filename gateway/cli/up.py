@@ -87,8 +87,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     tls.add_argument("--udp-hosts", action="append", metavar="REGEX", help="treat matching hosts as raw UDP")
 
     out = p.add_argument_group("addons and output")
-    out.add_argument("-s", "--script", dest="scripts", action="append", metavar="FILE",
-                     help="load a Python addon script (repeatable)")
+    out.add_argument("-s", "--script", dest="scripts", action="extend", nargs="+", metavar="FILE",
+                     help="load Python addon scripts (repeatable; -s examples/*.py loads them all)")
     out.add_argument("-w", "--save", dest="save_stream_file", metavar="FILE",
                      help="stream finished flows to FILE (read it with `gateway show FILE`)")
     out.add_argument("-q", "--quiet", action="store_true", help="no flow lines, errors only")

@@ -214,3 +214,13 @@ def test_up_stops_cleanly_on_sigint(home, tmp_path):
     assert p.returncode == 0, err
     assert done.exists()
     assert "Traceback" not in err
+
+
+def test_one_script_flag_takes_several_files_as_a_shell_glob_gives_them():
+    """`gateway up -s examples/*.py` (the shell expands the glob) loaded nothing and failed
+    with 'unrecognized arguments'."""
+    from gateway.cli.main import _parse, build_parser
+
+    args = _parse(build_parser(), ["up", "-s", "a.py", "b.py", "-s", "c.py", "-w", "f.gw"])
+    assert args.scripts == ["a.py", "b.py", "c.py"]
+    assert args.save_stream_file == "f.gw"
