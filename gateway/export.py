@@ -57,9 +57,33 @@ def _printf_literal(data: bytes) -> str:
     return "".join(out)
 
 
+def _announced_size(message: Any) -> int | None:
+    """The Content-Length of a message, if it has a valid one."""
+    length = message.headers.get("content-length")
+    return int(length) if length is not None and length.strip().isdigit() else None
+
+
+def _unrecorded_note(message: Any) -> str | None:
+    """Why a message has no body to export: it was streamed through without being kept
+    (``raw_content`` None, as for bodies above stream_large_bodies)."""
+    if message.raw_content is not None:
+        return None
+    size = _announced_size(message)
+    return f"body streamed through, not recorded ({size} bytes)" if size is not None else \
+        "body streamed through, not recorded"
+
+
 def curl_command(f: Any) -> str:
-    """A shell command that sends the flow's request again with curl."""
+    """A shell command that sends the flow's request again with curl.
+
+    A request whose body was streamed through unrecorded gets a comment line first: the
+    command cannot send a body nobody kept, and must not look as if it did.
+    """
     request = _http_request(f)
+    note = _unrecorded_note(request)
+    if note is not None and request.method in ("GET", "HEAD") and _announced_size(request) in (None, 0) \
+            and "chunked" not in (request.headers.get("transfer-encoding") or "").lower():
+        note = None  # nothing was sent after the head anyway
     args = ["curl"]
     body = request.raw_content or b""
     method = request.method
@@ -95,6 +119,8 @@ def curl_command(f: Any) -> str:
     command = " ".join(shlex.quote(a) for a in args)
     if stdin is not None:
         command = f"printf '{stdin}' | {command}"
+    if note is not None:
+        command = f"# request {note}: this command sends no body\n{command}"
     return command
 
 
@@ -170,6 +196,12 @@ def _content(message: Any) -> tuple[dict[str, Any], int]:
     raw_body = message.raw_content or b""
     data = message.get_content(strict=False) or b""
     out: dict[str, Any] = {"size": len(data), "mimeType": message.headers.get("content-type", "")}
+    note = _unrecorded_note(message)
+    if note is not None:
+        # Streamed, not kept: the size it announced (HAR has no 'unknown' content size).
+        size = _announced_size(message)
+        out.update(size=size or 0, text="", comment=note)
+        return out, -1 if size is None else size
     if len(data) != len(raw_body):
         out["compression"] = len(data) - len(raw_body)
     text = _text_or_none(data)
@@ -239,8 +271,8 @@ def har_entry(f: Any) -> dict[str, Any]:
         har_response = {"status": 0, "statusText": "", "httpVersion": "", "cookies": [], "headers": [],
                         "content": {"size": 0, "mimeType": ""}, "redirectURL": "", "headersSize": -1,
                         "bodySize": -1}  # fmt: skip
-        if f.error is not None:
-            har_response["_error"] = f.error.msg
+    if f.error is not None:
+        har_response["_error"] = f.error.msg  # also a response that broke off
 
     server = f.server_conn
     timings = {

@@ -202,3 +202,39 @@ def test_formats_table_exports_bytes():
     f = tflow.tflow(resp=True)
     for name, fn in export.formats.items():
         assert isinstance(fn(f), bytes), name
+
+
+def streamed_flow() -> http.HTTPFlow:
+    """A 20 MB upload and a 50 MB download streamed through without being kept (both bodies
+    above stream_large_bodies), the download cut off by the client."""
+    from gateway.flow import Error
+
+    f = tflow.tflow(resp=True)
+    f.request.method = "POST"
+    f.request.headers["Content-Length"] = "20000000"
+    f.request.raw_content = None
+    f.response.headers["content-length"] = str(50 << 20)
+    f.response.raw_content = None
+    f.error = Error("client disconnected: connection reset")
+    return f
+
+
+def test_curl_command_says_when_the_body_was_not_recorded():
+    """The command for a streamed POST replayed it with no body and said nothing."""
+    command = export.curl_command(streamed_flow())
+    first, _, rest = command.partition("\n")
+    assert first.startswith("#") and "not recorded" in first and "20000000 bytes" in first
+    assert shlex.split(rest)[:3] == ["curl", "-X", "POST"]
+    # A shell runs it as the comment plus the command.
+    assert subprocess.run(["sh", "-n", "-c", command]).returncode == 0
+
+
+def test_har_of_streamed_bodies_gives_their_announced_sizes_and_the_error():
+    entry = export.har_entry(streamed_flow())
+    assert entry["request"]["bodySize"] == 20000000
+    assert "postData" not in entry["request"]
+    content = entry["response"]["content"]
+    assert content["size"] == 50 << 20 and content["text"] == ""
+    assert "not recorded" in content["comment"]
+    assert entry["response"]["bodySize"] == 50 << 20
+    assert entry["response"]["_error"] == "client disconnected: connection reset"
