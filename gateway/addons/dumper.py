@@ -209,6 +209,12 @@ class Dumper:
             self.echo([(f"{arrow} ", "dim"), (f"{k}: ", "blue"), (v, None)], indent=4)
 
     def _body(self, message: Any) -> None:
+        if getattr(message, "raw_content", b"") is None:
+            # Streamed (stream_large_bodies): not kept, so nothing to show, which must not
+            # look like an empty body.
+            if _may_have_body(message):
+                self.echo([("(body streamed through, not recorded)", "dim")], indent=4)
+            return
         try:
             content = message.get_content(strict=False) if hasattr(message, "get_content") else message.content
         except Exception:
@@ -322,6 +328,19 @@ class Dumper:
         if f.error is not None:
             parts += [(" ", None), (f"<< {f.error.msg}", "bold red")]
         self.echo(parts)
+
+
+def _may_have_body(message: Any) -> bool:
+    """False for a message whose head says it has no body (Content-Length 0, or a request
+    with neither Content-Length nor Transfer-Encoding, which HTTP/1 reads as no body)."""
+    headers = getattr(message, "headers", None)
+    if headers is None:
+        return True
+    length = headers.get("content-length")
+    if length is not None:
+        return length.strip() != "0"
+    is_request = hasattr(message, "method")
+    return not is_request or "transfer-encoding" in headers
 
 
 def _body_size(resp: Any, cut_off: bool = False) -> str:

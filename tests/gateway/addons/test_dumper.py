@@ -243,3 +243,19 @@ def test_cut_off_streamed_response_shows_time_to_the_error_and_no_full_size():
     assert "50.0m announced (streamed)" in out
     assert " 530ms " in out
     assert out.rstrip().endswith("<< client disconnected: netstack: connection reset")
+
+
+def test_detail_3_says_a_streamed_body_was_not_recorded():
+    """At detail 3 a 20 MB upload streamed through showed its headers and then nothing, as
+    if the body were empty."""
+    f = http_flow()
+    f.request.raw_content = None
+    f.request.headers["content-length"] = "20000000"
+    out = run(Dumper(), "response", f, flow_detail=3)
+    lines = out.splitlines()
+    at = lines.index("    > content-length: 20000000")
+    assert lines[at + 1] == "    (body streamed through, not recorded)"
+    # A streamed GET (an addon set request.stream) has no body: no note.
+    f.request.headers.pop("content-length")
+    f.request.method = "GET"
+    assert "not recorded" not in run(Dumper(), "response", f, flow_detail=3)
