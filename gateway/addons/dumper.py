@@ -242,7 +242,7 @@ class Dumper:
     def websocket_message(self, f: Any) -> None:
         if self.detail >= 3 and self._wants(f):
             m = f.websocket.messages[-1]
-            self._message_line(m, getattr(m, "from_client", True))
+            self._message_line(m, getattr(m, "from_client", True), f, "WS ")
 
     def websocket_end(self, f: Any) -> None:
         if not self._wants(f):
@@ -265,7 +265,7 @@ class Dumper:
     def tcp_message(self, f: Any) -> None:
         if self.detail >= 3 and self._wants(f):
             m = f.messages[-1]
-            self._message_line(m, m.from_client)
+            self._message_line(m, m.from_client, f)
 
     udp_message = tcp_message
 
@@ -296,10 +296,16 @@ class Dumper:
         # The error shows on the tcp_end line that follows.
         pass
 
-    def _message_line(self, m: Any, from_client: bool) -> None:
+    def _message_line(self, m: Any, from_client: bool, f: Any, kind: str = "") -> None:
+        """A message as it passes: named by its flow's client and server, since the flow's
+        own line comes only when it ends and other flows' messages interleave."""
         arrow = "->" if from_client else "<-"
         content = m.content if isinstance(m.content, bytes) else str(m.content).encode()
-        self.echo([(f"{arrow} ", "green" if from_client else "blue"), (f"{pretty_size(len(content))}", "dim")], indent=4)
+        server = getattr(getattr(f, "server_conn", None), "address", None)
+        parts = self._client(f) + [(" ", None), (arrow, "green" if from_client else "blue"),
+                                   (f" {kind}{format_address(server)} ", None),
+                                   (pretty_size(len(content)), "dim")]
+        self.echo(parts, indent=4)
         self._render(content, indent=6)
 
     # -- DNS ---------------------------------------------------------------------------

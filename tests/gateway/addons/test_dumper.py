@@ -137,7 +137,7 @@ def test_tcp_and_udp_lines():
     assert out.startswith("10.0.0.2:41000 UDP [2001:db8::1]:53000 1 messages, 4b up, 0b down")
 
     out = run(Dumper(), "tcp_message", f, flow_detail=3)
-    assert "<- 11b" in out and "hello world" in out
+    assert "<- 10.9.9.9:7 11b" in out and "hello world" in out
 
 
 def test_tcp_error_shown_on_end_line():
@@ -259,3 +259,25 @@ def test_detail_3_says_a_streamed_body_was_not_recorded():
     f.request.headers.pop("content-length")
     f.request.method = "GET"
     assert "not recorded" not in run(Dumper(), "response", f, flow_detail=3)
+
+
+def test_live_message_lines_name_their_flow():
+    """At detail 3 TCP/UDP/WebSocket messages are printed as they pass, long before the
+    flow's own line (a UDP flow's comes when it goes idle): with several flows at once a
+    bare '-> 9b' could belong to any of them."""
+    f = TCPFlow(client(wireguard_peer="phone"), Server(address=("www.lab.test", 5001)))
+    f.messages = [TCPMessage(True, b"GET 3000\n", 1000.0), TCPMessage(False, b"x" * 10, 1000.5)]
+    out = run(Dumper(), "tcp_message", f, flow_detail=3).splitlines()
+    assert out[0] == "    10.0.0.2:41000 [phone] <- www.lab.test:5001 10b"
+    f.messages.pop()
+    out = run(Dumper(), "tcp_message", f, flow_detail=3).splitlines()
+    assert out[0] == "    10.0.0.2:41000 [phone] -> www.lab.test:5001 9b"
+
+    u = UDPFlow(client(), Server(address=("2001:db8::1", 9999)))
+    u.messages = [UDPMessage(True, b"ping", 1.0)]
+    assert run(Dumper(), "udp_message", u, flow_detail=3).splitlines()[0] == "    10.0.0.2:41000 -> [2001:db8::1]:9999 4b"
+
+    w = http_flow(status=101, body=b"")
+    w.websocket = WebSocketData([WebSocketMessage(1, False, b"there")])
+    assert run(Dumper(), "websocket_message", w, flow_detail=3).splitlines()[0] == \
+        "    10.0.0.2:41000 <- WS example.com:443 5b"
