@@ -137,8 +137,10 @@ class DeliverySampler:
                 r = recs[i]
                 if r[_START] < top and not r[_DONE]:
                     r[_DONE] = True
-                    if best is None or r[_DELIVERED] > best[_DELIVERED] or (
-                        r[_DELIVERED] == best[_DELIVERED] and r[_SENT] > best[_SENT]
+                    if (
+                        best is None
+                        or r[_DELIVERED] > best[_DELIVERED]
+                        or (r[_DELIVERED] == best[_DELIVERED] and r[_SENT] > best[_SENT])
                     ):
                         best = r
         if head > self.COMPACT and 2 * head > n:
@@ -160,7 +162,9 @@ class DeliverySampler:
         if interval <= 0.0 or (min_rtt is not None and interval < min_rtt):
             # Shorter than a round trip: ACK compression or a stretched ACK, not the path's rate.
             return RateSample(0.0, delivered, interval, best[_DELIVERED], best[_APP_LIMITED], rtt)
-        return RateSample(delivered / interval, delivered, interval, best[_DELIVERED], best[_APP_LIMITED], rtt)
+        return RateSample(
+            delivered / interval, delivered, interval, best[_DELIVERED], best[_APP_LIMITED], rtt
+        )
 
     def clear(self) -> None:
         self._ends = []
