@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tomllib
+from pathlib import Path
+from typing import Any, TextIO
 
 from gateway.links.wireguard.config import (
     DEFAULT_KEEPALIVE,
@@ -18,6 +21,7 @@ from gateway.links.wireguard.config import (
     render_qr,
 )
 from gateway.links.wireguard.constants import DEFAULT_MTU
+from gateway.options import CONFIG_FILE
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -58,9 +62,10 @@ def _render_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--endpoint", help="HOST[:PORT] phones reach the gateway at (IPv6 in brackets)")
     parser.add_argument("--dns", action="append", help="DNS server for the phone (repeatable; "
                         "default: the gateway's tunnel addresses)")
-    parser.add_argument("--mtu", type=int, default=DEFAULT_MTU)
-    parser.add_argument("--keepalive", type=int, default=DEFAULT_KEEPALIVE,
-                        help="PersistentKeepalive seconds for the phone (0: off)")
+    parser.add_argument("--mtu", type=int, help=f"tunnel MTU (default: wireguard_mtu of config.toml, else {DEFAULT_MTU})")
+    parser.add_argument("--keepalive", type=int,
+                        help="PersistentKeepalive seconds for the phone, 0: off (default: wireguard_keepalive of "
+                             f"config.toml, else {DEFAULT_KEEPALIVE})")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -84,7 +89,13 @@ def run(args: argparse.Namespace) -> int:
                 print(f"{p.name:<20} {p.address4:<15} {p.address6:<28} {p.public_key}", file=out)
             return 0
         if args.peers_action == "show":
-            return _print_config(store, state, state.get_peer(args.name), args, out)
+            entry = state.get_peer(args.name)
+            saved = store.client_config_path(entry.name)
+            if saved.exists() and all(getattr(args, k) is None for k in ("endpoint", "dns", "mtu", "keepalive")):
+                # What `gateway up` wrote, with the settings it runs with: shown, not redone
+                # from defaults (that rewrote MTU and DNS behind a running gateway's back).
+                return _print_text(saved.read_text(), saved, args, out)
+            return _print_config(store, state, entry, args, out)
         if args.peers_action == "remove":
             state.remove_peer(args.name)
             store.save(state)
@@ -98,11 +109,47 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _print_config(store: StateStore, state, entry, args: argparse.Namespace, out) -> int:  # type: ignore[no-untyped-def]
-    text = render_client_config(state, entry, endpoint=args.endpoint, dns=args.dns, mtu=args.mtu,
-                                keepalive=args.keepalive)
+    tunnel = _tunnel_settings(store)
+    dns = args.dns if args.dns is not None else tunnel.get("dns")
+    mtu = args.mtu if args.mtu is not None else tunnel.get("mtu", DEFAULT_MTU)
+    keepalive = args.keepalive if args.keepalive is not None else tunnel.get("keepalive", DEFAULT_KEEPALIVE)
+    text = render_client_config(state, entry, endpoint=args.endpoint, dns=dns, mtu=mtu, keepalive=keepalive)
     path = store.write_client_config(entry.name, text)
+    _print_text(text, path, args, out)
+    if args.peers_action == "add":
+        print(f"A running `gateway up` takes {entry.name} without a restart; "
+              f"`gateway peers show {entry.name} --qr` draws the QR code.", file=sys.stderr)
+    return 0
+
+
+def _print_text(text: str, path: Path, args: argparse.Namespace, out: TextIO) -> int:
     print(text, file=out)
     if args.qr:
         print(render_qr(text, invert=not args.qr_dark_on_light), file=out)
     print(f"# written to {path}", file=out)
     return 0
+
+
+def _tunnel_settings(store: StateStore) -> dict[str, Any]:
+    """The tunnel settings `gateway up` runs with when they live in config.toml of the state
+    directory (which it reads as well): a new peer's config must match the gateway's MTU
+    and DNS.  Settings given only as `gateway up --set` cannot be known here."""
+    path = Path(store.dir) / CONFIG_FILE
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        return {}
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+        print(f"gateway peers: ignoring {path}: {e}", file=sys.stderr)
+        return {}
+    out: dict[str, Any] = {}
+    if isinstance(data.get("wireguard_mtu"), int):
+        out["mtu"] = data["wireguard_mtu"]
+    if isinstance(data.get("wireguard_keepalive"), int):
+        out["keepalive"] = data["wireguard_keepalive"]
+    dns = data.get("wireguard_dns")
+    if isinstance(dns, str):
+        dns = [dns]
+    if isinstance(dns, list) and dns and all(isinstance(x, str) for x in dns):
+        out["dns"] = dns
+    return out
