@@ -172,7 +172,10 @@ class Dumper:
     def _http_line(self, f: Any) -> None:
         req = f.request
         resp = f.response
-        url = req.pretty_url if (ctx.options is not None and ctx.options.showhost) else req.url
+        if not req.host:
+            url = req.path or "?"  # refused before it had a URL (malformed): the target as sent
+        else:
+            url = req.pretty_url if (ctx.options is not None and ctx.options.showhost) else req.url
         if self.detail <= 1 and len(url) > SHORT_URL:
             url = url[: SHORT_URL - 1] + "…"
         parts = self._client(f)

@@ -281,3 +281,13 @@ def test_live_message_lines_name_their_flow():
     w.websocket = WebSocketData([WebSocketMessage(1, False, b"there")])
     assert run(Dumper(), "websocket_message", w, flow_detail=3).splitlines()[0] == \
         "    10.0.0.2:41000 <- WS example.com:443 5b"
+
+
+def test_a_request_refused_before_it_had_a_url_shows_its_target():
+    """A malformed request (answered 400 before its URL was known) printed as 'GET ://:0/'."""
+    from gateway.http import Headers
+
+    f = HTTPFlow(client(), Server(address=None))
+    f.request = Request("", 0, b"GET", b"", b"", b"/index.html", b"HTTP/1.1", Headers(), None, None, 1.0, 1.0)
+    f.error = Error("invalid Content-Length: b'-5'")
+    assert run(Dumper(), "error", f) == "10.0.0.2:41000 GET /index.html << invalid Content-Length: b'-5'\n"
