@@ -28,6 +28,8 @@ MAX_LINES = 70
 """Lines of a rendered body shown at flow_detail 3."""
 SHORT_URL = 120
 """Characters of a URL shown at flow_detail 1."""
+MAX_OPEN = 4096
+"""Open flows remembered for their line at shutdown (the oldest are forgotten first)."""
 
 
 def pretty_size(n: int | None) -> str:
@@ -70,6 +72,10 @@ class Dumper:
         self.outfile = outfile
         self._console: Any = None
         self._filter: Callable[[Any], bool] | None = None
+        self._open: dict[str, Any] = {}
+        """Flows begun and not yet printed, by id: printed at shutdown, whose cancelled
+        connections report nothing in time (a download cut by Ctrl-C had no line)."""
+        self._stopped = False
 
     # -- options -----------------------------------------------------------------------
 
@@ -137,7 +143,7 @@ class Dumper:
             self.echo([(text, _STYLES.get(style)) for style, text in line], indent=indent)
 
     def _wants(self, f: Any) -> bool:
-        if ctx.options is None or ctx.options.flow_detail == 0:
+        if self._stopped or ctx.options is None or ctx.options.flow_detail == 0:
             return False
         if self._filter is not None:
             try:
@@ -161,11 +167,63 @@ class Dumper:
 
     # -- HTTP --------------------------------------------------------------------------
 
+    # -- flows open at shutdown ------------------------------------------------------------
+
+    def _begun(self, f: Any) -> None:
+        if not self._stopped:
+            self._open[f.id] = f
+            if len(self._open) > MAX_OPEN:
+                # Bounded: a flow whose end never came (a path that fires no end hook) must
+                # not keep its bodies alive for the life of the process.
+                del self._open[next(iter(self._open))]
+
+    def _ended(self, f: Any) -> None:
+        self._open.pop(f.id, None)
+
+    request = tcp_start = udp_start = dns_request = _begun
+
+    def done(self) -> None:
+        """Print the flows still open, marked as cut off by the shutdown (the same words as
+        the flow file); what their connections report afterwards is not printed again."""
+        from gateway.addons.save import SHUTDOWN_MESSAGE
+        from gateway.flow import Error
+
+        for f in list(self._open.values()):
+            own = f.error
+            if own is None:
+                f.error = Error(SHUTDOWN_MESSAGE)
+            try:
+                if self._wants(f):
+                    self._line(f)
+            except Exception:  # noqa: BLE001 - a half-made flow must not break the shutdown
+                logger.debug("cannot print open flow %s", f.id, exc_info=True)
+            finally:
+                f.error = own
+        self._open.clear()
+        self._stopped = True
+
+    def _line(self, f: Any) -> None:
+        kind = getattr(f, "type", None)
+        if kind == "http":
+            if f.websocket is not None:
+                self._websocket_line(f)
+            else:
+                self._http_line(f)
+        elif kind in ("tcp", "udp"):
+            self._stream_line(f, kind.upper())
+        elif kind == "dns":
+            self._dns_line(f)
+
+    # -- HTTP --------------------------------------------------------------------------
+
     def response(self, f: Any) -> None:
+        if f.websocket is None:
+            self._ended(f)
         if self._wants(f):
             self._http_line(f)
 
     def error(self, f: Any) -> None:
+        self._ended(f)
         if self._wants(f):
             self._http_line(f)
 
@@ -248,8 +306,11 @@ class Dumper:
             self._message_line(m, getattr(m, "from_client", True), f, "WS ")
 
     def websocket_end(self, f: Any) -> None:
-        if not self._wants(f):
-            return
+        self._ended(f)
+        if self._wants(f):
+            self._websocket_line(f)
+
+    def _websocket_line(self, f: Any) -> None:
         ws = f.websocket
         parts = self._client(f) + [(" WS ", "bold"), (f.request.url, None)]
         parts += [(" ", None), (f"{len(ws.messages)} messages", None)]
@@ -273,10 +334,12 @@ class Dumper:
     udp_message = tcp_message
 
     def tcp_end(self, f: Any) -> None:
+        self._ended(f)
         if self._wants(f):
             self._stream_line(f, "TCP")
 
     def udp_end(self, f: Any) -> None:
+        self._ended(f)
         if self._wants(f):
             self._stream_line(f, "UDP")
 
@@ -314,10 +377,12 @@ class Dumper:
     # -- DNS ---------------------------------------------------------------------------
 
     def dns_response(self, f: Any) -> None:
+        self._ended(f)
         if self._wants(f):
             self._dns_line(f)
 
     def dns_error(self, f: Any) -> None:
+        self._ended(f)
         if self._wants(f):
             self._dns_line(f)
 

@@ -10,7 +10,8 @@ reads the flow file with `gateway show` and exports it.  Each step has its own t
 
 Bugs this found (each has a unit test beside the fix too): `-s examples/*.py` refused the
 second file; a second `gateway up` did not say which port was busy; `gateway show`
-listed an abandoned download twice; a download cut off by Ctrl-C was saved as complete.
+listed an abandoned download twice; a download cut off by Ctrl-C was saved as complete
+and had no line in the terminal.
 """
 
 from __future__ import annotations
@@ -171,6 +172,9 @@ def test_ctrl_c_during_a_download_then_gateway_show(lab: Lab, session: Session) 
     assert code == 0, text
     assert "Traceback" not in text
     assert partial.stat().st_size < BIG  # it really was cut off
+    # The terminal showed the download that the Ctrl-C cut off (it printed nothing for it).
+    live = [line for line in text.splitlines() if "?cut-by-ctrl-c" in line]
+    assert len(live) == 1 and live[0].endswith("<< gateway stopped before this flow finished"), text
 
     r = gateway_cli("show", str(session.flows), "~u journey-30m")
     assert r.returncode == 0, r.stderr

@@ -291,3 +291,49 @@ def test_a_request_refused_before_it_had_a_url_shows_its_target():
     f.request = Request("", 0, b"GET", b"", b"", b"/index.html", b"HTTP/1.1", Headers(), None, None, 1.0, 1.0)
     f.error = Error("invalid Content-Length: b'-5'")
     assert run(Dumper(), "error", f) == "10.0.0.2:41000 GET /index.html << invalid Content-Length: b'-5'\n"
+
+
+def test_flows_still_open_at_shutdown_get_their_line():
+    """Ctrl-C during a download printed nothing for it (its connection was cancelled, no
+    error hook ran), and a WebSocket's line came after the shutdown summary."""
+    from gateway.addons.save import SHUTDOWN_MESSAGE
+
+    d = Dumper()
+    out = io.StringIO()
+    d.outfile = out
+    downloading = http_flow()
+    downloading.response.timestamp_end = None
+    finished = http_flow()
+    tcp = TCPFlow(client(), Server(address=("10.9.9.9", 7)))
+    tcp.messages = [TCPMessage(True, b"hello", 1000.0)]
+    with taddons.context(d) as tctx:
+        for f in (downloading, finished):
+            tctx.master.addons.trigger_sync("request", f)
+        tctx.master.addons.trigger_sync("tcp_start", tcp)
+        tctx.master.addons.trigger_sync("response", finished)
+        assert out.getvalue().count("\n") == 1
+        tctx.master.addons.trigger_sync("done")
+        lines = out.getvalue().splitlines()[1:]
+        assert len(lines) == 2
+        assert lines[0].startswith("10.0.0.2:41000 POST https://example.com/api?q=1 200 OK")
+        assert lines[0].endswith(f"<< {SHUTDOWN_MESSAGE}")
+        assert lines[1].startswith("10.0.0.2:41000 TCP 10.9.9.9:7 1 messages")
+        assert lines[1].endswith(f"<< {SHUTDOWN_MESSAGE}")
+        assert downloading.error is None and tcp.error is None  # the flows are left alone
+        # What the cancelled connections report afterwards is not printed a second time.
+        tctx.master.addons.trigger_sync("tcp_end", tcp)
+        assert out.getvalue().splitlines()[1:] == lines
+
+
+def test_open_flows_remembered_for_shutdown_are_bounded(monkeypatch):
+    import gateway.addons.dumper as dumper_module
+
+    monkeypatch.setattr(dumper_module, "MAX_OPEN", 3)
+    d = Dumper()
+    d.outfile = io.StringIO()
+    flows = [TCPFlow(client(), Server(address=("10.9.9.9", n))) for n in range(5)]
+    with taddons.context(d) as tctx:
+        for f in flows:
+            tctx.master.addons.trigger_sync("tcp_start", f)
+        tctx.master.addons.trigger_sync("done")
+    assert [line.split()[2] for line in d.outfile.getvalue().splitlines()] == ["10.9.9.9:2", "10.9.9.9:3", "10.9.9.9:4"]
