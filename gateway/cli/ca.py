@@ -37,7 +37,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "make devices trust it.  Creates the CA on first use.",
     )
     p.add_argument("--state-dir", metavar="DIR", default=None,
-                   help=f"directory holding the CA (default: {DEFAULT_STATE_DIR})")
+                   help=f"directory holding the CA (default: $GATEWAY_STATE_DIR or {DEFAULT_STATE_DIR})")
     p.add_argument("--pem", action="store_true", help="print only the CA certificate in PEM form")
     return p
 

@@ -23,7 +23,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
             "the state directory. Runs still alive are left alone."
         ),
     )
-    p.add_argument("--state-dir", metavar="DIR", help="state directory (default: ~/.gateway)")
+    p.add_argument("--state-dir", metavar="DIR", help="state directory (default: $GATEWAY_STATE_DIR or ~/.gateway)")
     return p
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
@@ -23,6 +24,8 @@ SUBCOMMANDS = ["up", "down", "peers", "ca", "show"]
 """In the order they are listed in ``gateway --help``."""
 
 EXIT_USAGE = 2
+STATE_DIR_ENV = "GATEWAY_STATE_DIR"
+"""Names the state directory for every command when --state-dir does not."""
 
 
 class Parser(argparse.ArgumentParser):
@@ -106,9 +109,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if run is None:
         parser.print_help()
         return EXIT_USAGE
+    if getattr(args, "state_dir", None) is None and os.environ.get(STATE_DIR_ENV):
+        # One state directory for every command: `gateway peers` adding a device to the
+        # directory a running `gateway up` watches, whichever way it was named.
+        args.state_dir = os.environ[STATE_DIR_ENV]
+    return _dispatch(args)
+
+
+def _dispatch(args: argparse.Namespace) -> int:
     prog = f"gateway {args.command}"
     try:
-        return int(run(args) or 0)
+        return int(args._run(args) or 0)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

@@ -101,7 +101,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     cfg = p.add_argument_group("configuration")
     cfg.add_argument("--set", dest="setoptions", action="append", default=[], metavar="NAME=VALUE",
                      help="set any option (repeatable; see --options)")
-    cfg.add_argument("--state-dir", metavar="DIR", help=f"state directory (default: {DEFAULT_STATE_DIR})")
+    cfg.add_argument("--state-dir", metavar="DIR", help=f"state directory (default: $GATEWAY_STATE_DIR or {DEFAULT_STATE_DIR})")
     cfg.add_argument("--conf", metavar="FILE",
                      help=f"TOML config file (default: {CONFIG_FILE} in the state directory, if present)")
     cfg.add_argument("--options", action="store_true", help="list every option with its default and help, then exit")

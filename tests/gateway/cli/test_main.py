@@ -224,3 +224,28 @@ def test_one_script_flag_takes_several_files_as_a_shell_glob_gives_them():
     args = _parse(build_parser(), ["up", "-s", "a.py", "b.py", "-s", "c.py", "-w", "f.gw"])
     assert args.scripts == ["a.py", "b.py", "c.py"]
     assert args.save_stream_file == "f.gw"
+
+
+def test_every_command_takes_the_state_dir_from_GATEWAY_STATE_DIR(tmp_path, monkeypatch):
+    """`gateway peers` followed $GATEWAY_STATE_DIR (as its help says) but `gateway up`, `ca`
+    and `down` used ~/.gateway: with the variable set, a peer added while the gateway ran
+    went to a directory the gateway did not watch."""
+    state = tmp_path / "state"
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {**os.environ, "HOME": str(home), "GATEWAY_STATE_DIR": str(state), "NO_COLOR": "1"}
+    r = subprocess.run([sys.executable, "-m", "gateway", "ca"], capture_output=True, text=True, timeout=60, env=env)
+    assert r.returncode == 0, r.stderr
+    assert f"CA certificate: {state}/gateway-ca-cert.pem" in r.stdout
+    assert not (home / ".gateway").exists()
+
+    from gateway.cli import main as cli_main
+
+    seen = {}
+    monkeypatch.setenv("GATEWAY_STATE_DIR", str(state))
+    monkeypatch.setattr(cli_main, "_dispatch", lambda args: seen.setdefault("state_dir", args.state_dir) and 0)
+    cli_main.main(["up", "--mode", "regular"])
+    assert seen["state_dir"] == str(state)
+    seen.clear()
+    cli_main.main(["up", "--state-dir", str(tmp_path / "flag")])  # the flag wins
+    assert seen["state_dir"] == str(tmp_path / "flag")
