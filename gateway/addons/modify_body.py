@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 class ModifyBody:
     def __init__(self) -> None:
         self.replacements: list[ModifySpec] = []
+        self._warned: tuple[Any, ...] | None = None
 
     def load(self, loader: Any) -> None:
         loader.add_option(
@@ -41,11 +42,15 @@ class ModifyBody:
                 except ValueError as e:
                     raise OptionsError(f"Cannot parse modify_body option {option}: {e}") from e
             self.replacements = specs
+        if updated & {"modify_body", "stream_large_bodies"}:
             stream = getattr(ctx.options, "stream_large_bodies", None)
-            if self.replacements and stream:
+            warning = (tuple(ctx.options.modify_body), stream) if self.replacements and stream else None
+            # Once per setting: configure runs when the option is set and again at startup.
+            if warning is not None and warning != self._warned:
                 log.warning(
                     "modify_body is not applied to bodies larger than stream_large_bodies (%s).", stream
                 )
+            self._warned = warning
 
     def request(self, flow: Any) -> None:
         if flow.response or flow.error or not flow.live:
