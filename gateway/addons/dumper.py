@@ -190,8 +190,9 @@ class Dumper:
 
         for f in list(self._open.values()):
             own = f.error
-            if own is None:
-                f.error = Error(SHUTDOWN_MESSAGE)
+            if own is not None:
+                continue  # it ended (a killed flow fires no end hook): not cut off by us
+            f.error = Error(SHUTDOWN_MESSAGE)
             try:
                 if self._wants(f):
                     self._line(f)
