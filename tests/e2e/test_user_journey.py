@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.lab import GATEWAY_PHONE_V4, REPO, Lab
+from tests.e2e.lab import GATEWAY_PHONE_V4, REPO, SERVER_V4, Lab
 
 pytestmark = [
     pytest.mark.e2e,
@@ -151,6 +151,45 @@ def test_a_second_gateway_up_names_the_busy_port(lab: Lab, session: Session) -> 
     assert "Traceback" not in text
 
 
+CONCURRENT_SCRIPT = r"""
+import socket, sys, threading
+server = sys.argv[1]
+res = {}
+def go(i):
+    port = 80 if i % 2 == 0 else 5001
+    try:
+        s = socket.create_connection((server, port), timeout=10)
+        s.sendall(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n" if port == 80 else b"GET 10\n")
+        data = b""
+        while len(data) < 64 and (d := s.recv(4096)):
+            data += d
+        res[i] = (port, data)
+    except OSError as e:
+        res[i] = (port, repr(e).encode())
+wrong = 0
+for _ in range(5):
+    res.clear()
+    threads = [threading.Thread(target=go, args=(i,)) for i in range(20)]
+    [t.start() for t in threads]
+    [t.join(20) for t in threads]
+    wrong += sum(1 for port, data in res.values() if (port == 80) != data.startswith(b"HTTP/"))
+    if wrong:
+        break
+print(wrong)
+"""
+
+
+@pytest.mark.xfail(strict=True, reason="netstack/transport.py: every NetstackTransport of a driver shares one "
+                   "extra dict (asyncio.Transport keeps the dict it is given) and each new connection overwrites "
+                   "its peername/sockname, so connections opened together reach the destination of the latest "
+                   "(owner: netstack helpers; remove this marker with the fix)")
+def test_connections_opened_together_reach_the_server_each_chose(lab: Lab, session: Session) -> None:
+    """Found using the gateway: five parallel downloads were listed with one client port,
+    and raw TCP to the bulk server (5001) opened beside HTTP (80) got nginx's answer."""
+    out = phone(lab, sys.executable, "-c", CONCURRENT_SCRIPT, SERVER_V4, timeout=150)
+    assert out.split() == ["0"], "connections reached another server than the one they were opened to"
+
+
 def test_ctrl_c_during_a_download_then_gateway_show(lab: Lab, session: Session) -> None:
     """Ctrl-C while the phone downloads: a clean exit, and the flow file then says which
     download was abandoned and which one the shutdown cut off, each flow listed once."""
@@ -186,7 +225,7 @@ def test_ctrl_c_during_a_download_then_gateway_show(lab: Lab, session: Session) 
     assert cut[0].endswith("<< gateway stopped before this flow finished"), cut[0]
 
     # Exports of what the phone did: curl commands and a HAR file.
-    r = gateway_cli("show", str(session.flows), "~d www.lab.test & ~c 200 & !~u journey", "--curl")
+    r = gateway_cli("show", str(session.flows), "~d www.lab.test & ~c 200 & ~u ^https:", "--curl")
     assert r.returncode == 0, r.stderr
     commands = [re.sub(r"curl/[0-9.]+", "curl/V", line) for line in r.stdout.splitlines()]
     assert commands == ["curl https://www.lab.test/ -H 'User-Agent: curl/V' -H 'Accept: */*'",
@@ -200,3 +239,4 @@ def test_ctrl_c_during_a_download_then_gateway_show(lab: Lab, session: Session) 
         "gateway stopped before this flow finished",
     ], entries
     assert [e["response"]["content"]["size"] for e in entries] == [BIG, BIG]
+
