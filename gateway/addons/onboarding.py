@@ -44,6 +44,15 @@ class Onboarding:
             "Address returned to DNS queries for the onboarding host (packet modes).",
         )
 
+    def running(self) -> None:
+        """One line after the listeners: where devices get the CA.  Without it, whoever
+        scanned the QR code sees certificate errors on every HTTPS site and no hint of
+        this page."""
+        proxyserver = ctx.master.addons.get("proxyserver") if ctx.master is not None else None
+        if ctx.options.onboarding and (proxyserver is None or getattr(proxyserver, "servers", True)):
+            log.info("install the CA on each device from http://%s/ (opened through the gateway)",
+                     ctx.options.onboarding_host)
+
     def _state_dir(self) -> Path:
         state = Path(ctx.options.state_dir).expanduser()
         if not (state / "gateway-ca-cert.pem").exists():
