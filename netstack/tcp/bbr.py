@@ -46,6 +46,8 @@ PROBE_RTT_CWND_SEGMENTS = 4
 MIN_CWND_SEGMENTS = 4
 FULL_BW_GROWTH = 1.25
 FULL_BW_ROUNDS = 3
+BURST_TIME = 0.001  # the pacer's burst (netstack.tcp.state.PACING_HORIZON)
+MAX_BURST = 64 << 10
 PACING_MARGIN = 0.99  # pace 1% below the estimate so a standing queue cannot build from it
 
 
@@ -127,8 +129,17 @@ class Bbr:
         return int(gain * self.bw * self.min_rtt)
 
     def _target_cwnd(self) -> int:
-        # Plus a few segments for delayed and stretched ACKs (Linux's quantization budget).
-        return self.bdp(self.cwnd_gain) + 3 * self.mss
+        """gain x BDP plus Linux's quantization budget: three pacing bursts (~1 ms of the
+        pacing rate each, 2 segments to 64 KiB), for delayed and stretched ACKs and for the
+        bursts themselves.  On a sub-millisecond path the BDP alone is a few segments and
+        the sender would stall between ACKs."""
+        burst = self.rate * BURST_TIME
+        lo = 2 * self.mss
+        if burst < lo:
+            burst = lo
+        elif burst > MAX_BURST:
+            burst = MAX_BURST
+        return self.bdp(self.cwnd_gain) + 3 * int(burst)
 
     def _update_bw(self, rs: RateSample) -> None:
         rate = rs.delivery_rate

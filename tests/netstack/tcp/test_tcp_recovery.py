@@ -30,8 +30,9 @@ def at(i):
     return (ISS + 1 + i * MSS) & MASK
 
 
-def test_tail_loss_probe_recovers_lost_last_segments_without_timeout():
-    p = established()
+@pytest.mark.parametrize("cc", ["cubic", "bbr"])
+def test_tail_loss_probe_recovers_lost_last_segments_without_timeout(cc):
+    p = established(congestion_control=cc)
     p.conn.send(b"t" * 4 * MSS)
     assert len(p.out()) == 4
     p.now += 0.05
