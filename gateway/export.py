@@ -17,7 +17,8 @@ from typing import IO, Any
 
 from gateway.version import VERSION
 
-__all__ = ["curl_command", "raw_request", "raw_response", "raw", "har", "har_entry", "write_har", "formats"]
+__all__ = ["curl_command", "raw_request", "raw_response", "raw", "har", "har_entry", "write_har", "formats",
+           "bodies_not_recorded"]
 
 # Headers curl derives from its own arguments: sending ours as well would duplicate or
 # contradict them.
@@ -73,6 +74,22 @@ def _unrecorded_note(message: Any) -> str | None:
         "body streamed through, not recorded"
 
 
+def bodies_not_recorded(f: Any) -> bool:
+    """Whether the flow's request or response body was streamed through without being kept
+    (its exports then carry the head alone)."""
+    request = getattr(f, "request", None)
+    response = getattr(f, "response", None)
+    if request is not None and _unrecorded_note(request) is not None and _may_carry_body(request):
+        return True
+    return response is not None and _unrecorded_note(response) is not None and _announced_size(response) != 0
+
+
+def _may_carry_body(request: Any) -> bool:
+    if _announced_size(request) not in (None, 0):
+        return True
+    return "chunked" in (request.headers.get("transfer-encoding") or "").lower()
+
+
 def curl_command(f: Any) -> str:
     """A shell command that sends the flow's request again with curl.
 
@@ -81,8 +98,7 @@ def curl_command(f: Any) -> str:
     """
     request = _http_request(f)
     note = _unrecorded_note(request)
-    if note is not None and request.method in ("GET", "HEAD") and _announced_size(request) in (None, 0) \
-            and "chunked" not in (request.headers.get("transfer-encoding") or "").lower():
+    if note is not None and request.method in ("GET", "HEAD") and not _may_carry_body(request):
         note = None  # nothing was sent after the head anyway
     args = ["curl"]
     body = request.raw_content or b""

@@ -188,11 +188,12 @@ def _list(flows: Iterator[Any], detail: int, view: str) -> int:
 def _export(flows: Iterator[Any], kind: str) -> int:
     from gateway import export
 
-    skipped = 0
+    skipped = unrecorded = 0
     for f in flows:
         if getattr(f, "type", None) != "http" or f.request is None:
             skipped += 1
             continue
+        unrecorded += export.bodies_not_recorded(f)
         if kind == "curl":
             print(export.curl_command(f))
         else:
@@ -200,6 +201,10 @@ def _export(flows: Iterator[Any], kind: str) -> int:
             sys.stdout.flush()
     if skipped:
         print(f"({skipped} non-HTTP flows have no {kind} form and were left out)", file=sys.stderr)
+    if unrecorded:
+        print(f"({unrecorded} flow{' had a body' if unrecorded == 1 else 's had bodies'} streamed through "
+              f"unrecorded: {'its export has' if unrecorded == 1 else 'their exports have'} no body)",
+              file=sys.stderr)
     return EXIT_OK
 
 

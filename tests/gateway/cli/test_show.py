@@ -329,3 +329,18 @@ def test_a_flow_with_a_response_and_an_error_is_one_line(tmp_path):
         "10.0.0.2:52044 [phone] GET https://example.com/path?q=1 200 OK 7b 3.0s"
         " << client disconnected: connection reset",
     ]
+
+
+def test_raw_export_says_on_stderr_which_bodies_were_not_recorded(tmp_path):
+    """--raw of a streamed download printed its head with Content-Length 50m and no body,
+    nothing saying the body was never kept."""
+    f = tflow.tflow(resp=True)
+    f.response.headers["content-length"] = str(50 << 20)
+    f.response.raw_content = None
+    path = tmp_path / "streamed.gwf"
+    with open(path, "wb") as fo:
+        FlowWriter(fo).add(f)
+    r = show(str(path), "--raw")
+    assert r.returncode == 0, r.stderr
+    assert "content-length: 52428800" in r.stdout.lower()
+    assert "(1 flow had a body streamed through unrecorded: its export has no body)" in r.stderr
