@@ -238,7 +238,7 @@ class _Rex(TFilter):
             else:
                 self.re = re.compile(expr, re.I | re.DOTALL)
         except re.error as e:
-            raise FilterSyntaxError(f"invalid regex for ~{self.code}: {expr!r}: {e}") from None
+            raise FilterSyntaxError(f"invalid regex for ~{self.code} {expr!r} ({e.msg})") from None
 
 
 class FDomain(_Rex):

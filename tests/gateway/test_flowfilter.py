@@ -139,6 +139,8 @@ def test_quoted_strings_keep_regex_escapes():
         ("| ~tcp", "unexpected '\\|' at position 0"),
         ("~u 'open", "unterminated quoted string starting at position 3"),
         ("~d ~tcp", "needs an argument \\(quote it"),
+        # One position, the expression's (it also said the regex's own 'at position 0').
+        ("~u [", "^invalid regex for ~u '\\[' \\(unterminated character set\\) at position 3: ~u >>>\\[$"),
     ],
 )
 def test_bad_expressions_raise_clear_errors(expr, message):
