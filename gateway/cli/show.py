@@ -176,9 +176,19 @@ def _list(flows: Iterator[Any], detail: int, view: str) -> int:
             if event.name == "response" and f.error is not None and not getattr(f, "websocket", None):
                 continue  # the error hook prints the line, response included (live output does too)
             method = getattr(dumper, event.name, None)
-            if method is not None:
+            if method is None:
+                continue
+            if event.name == "response" and getattr(f, "websocket", None) is not None and f.error is not None:
+                # The upgrade's line, as live output printed it when the 101 came: the error
+                # belongs to the WebSocket and shows on its end line.
+                error, f.error = f.error, None
+                try:
+                    method(*event.args())
+                finally:
+                    f.error = error
+            else:
                 method(*event.args())
-                seen.add(event.name)
+            seen.add(event.name)
         if out.writes == before and getattr(f, "type", None) in fallback:
             # A flow that never finished (no response yet): list it anyway.
             getattr(dumper, fallback[f.type])(f)

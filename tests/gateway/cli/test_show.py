@@ -344,3 +344,21 @@ def test_raw_export_says_on_stderr_which_bodies_were_not_recorded(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "content-length: 52428800" in r.stdout.lower()
     assert "(1 flow had a body streamed through unrecorded: its export has no body)" in r.stderr
+
+
+def test_a_websocket_cut_off_shows_its_error_on_the_websocket_line_only(tmp_path):
+    """As live: the upgrade's line (printed when the 101 came) has no error; the WebSocket's
+    end line carries it."""
+    from gateway.flow import Error
+
+    f = tflow.twebsocketflow()
+    f.error = Error("gateway stopped before this flow finished")
+    path = tmp_path / "ws.gwf"
+    with open(path, "wb") as fo:
+        FlowWriter(fo).add(f)
+    r = show(str(path))
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert len(lines) == 2, r.stdout
+    assert "101 Switching Protocols" in lines[0] and "<<" not in lines[0]
+    assert lines[1].startswith("10.0.0.2:52044 [phone] WS ") and lines[1].endswith("<< gateway stopped before this flow finished")
