@@ -46,7 +46,9 @@ class NetstackTransport(asyncio.Transport):
         sockname: tuple[str, int],
         extra: dict[str, Any] | None = None,
     ) -> None:
-        super().__init__(extra)
+        # A copy: asyncio.Transport keeps the dict it is given, and the driver hands the
+        # same link-wide dict to every connection.
+        super().__init__(dict(extra) if extra else {})
         self._driver = driver
         self._stack = driver.stack
         self._conn_id = conn_id

@@ -179,10 +179,6 @@ print(wrong)
 """
 
 
-@pytest.mark.xfail(strict=True, reason="netstack/transport.py: every NetstackTransport of a driver shares one "
-                   "extra dict (asyncio.Transport keeps the dict it is given) and each new connection overwrites "
-                   "its peername/sockname, so connections opened together reach the destination of the latest "
-                   "(owner: netstack helpers; remove this marker with the fix)")
 def test_connections_opened_together_reach_the_server_each_chose(lab: Lab, session: Session) -> None:
     """Found using the gateway: five parallel downloads were listed with one client port,
     and raw TCP to the bulk server (5001) opened beside HTTP (80) got nginx's answer."""

@@ -151,6 +151,33 @@ async def test_extra_info_is_that_of_a_socket() -> None:
     }
 
 
+async def test_connections_open_together_keep_their_own_addresses() -> None:
+    """Each transport's extra info is its own: the gateway connects upstream to the
+    ``sockname`` a connection reports, so a shared dict sent connections opened together
+    to the destination of the latest one."""
+    writers: list = []
+    opened = asyncio.Event()
+
+    async def app(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writers.append(writer)
+        if len(writers) == 3:
+            opened.set()
+        await opened.wait()
+
+    h = Harness(on_tcp_connection=app)
+    for port in (80, 443, 5001):
+        h.client(port)
+    await asyncio.wait_for(opened.wait(), 5)
+    seen = sorted((w.get_extra_info("peername"), w.get_extra_info("sockname")) for w in writers)
+    assert seen == [
+        ((CLIENT, 40000), (SERVER, 80)),
+        ((CLIENT, 40001), (SERVER, 443)),
+        ((CLIENT, 40002), (SERVER, 5001)),
+    ]
+    assert len({w.get_extra_info("netstack_conn_id") for w in writers}) == 3
+    assert all(w.get_extra_info("link") == "test" for w in writers)
+
+
 async def test_drain_blocks_while_the_peer_does_not_read() -> None:
     """Send-side backpressure: the peer's window closes, our send buffer fills, drain() waits."""
     progress = {"written": 0, "done": False}
