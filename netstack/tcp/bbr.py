@@ -48,7 +48,12 @@ FULL_BW_GROWTH = 1.25
 FULL_BW_ROUNDS = 3
 BURST_TIME = 0.001  # the pacer's burst (netstack.tcp.state.PACING_HORIZON)
 MAX_BURST = 64 << 10
-PACING_MARGIN = 0.99  # pace 1% below the estimate so a standing queue cannot build from it
+PACING_MARGIN = 0.99
+# Loss ceiling on probing (BBRv1's long-term sampling threshold, 50/256; the idea BBRv3
+# generalises): a round that lost more than this ends STARTUP and a bandwidth probe.  Random
+# loss of a few percent stays far below it, so it does not make BBR loss-based; an overrun
+# receiver (a phone's WireGuard process dropping from its socket buffer) goes far above.
+HIGH_LOSS = 0.2  # pace 1% below the estimate so a standing queue cannot build from it
 
 
 class Bbr:
@@ -80,6 +85,9 @@ class Bbr:
         "probe_rtt_round_done",
         "rate",
         "_rng",
+        "round_loss",
+        "_round_rtx",
+        "_round_delivered",
     )
 
     name = "bbr"
@@ -120,6 +128,9 @@ class Bbr:
         self.probe_rtt_round_done = False
         self.rate = 0.0
         self._rng = random.Random(seed)  # seeded: the simulator's runs stay reproducible
+        self.round_loss = 0.0  # retransmitted / delivered bytes over the last round
+        self._round_rtx = 0
+        self._round_delivered = 0
 
     # ---------------------------------------------------------------- the model
 
@@ -247,6 +258,21 @@ class Bbr:
                     else:
                         self._enter_startup()
 
+    def _check_round_loss(self, delivered: int, retransmitted: int, now: float) -> None:
+        d = delivered - self._round_delivered
+        if d > 0:
+            self.round_loss = (retransmitted - self._round_rtx) / d
+        self._round_rtx = retransmitted
+        self._round_delivered = delivered
+        if self.round_loss <= HIGH_LOSS:
+            return
+        if self.mode == STARTUP:
+            self.filled_pipe = True  # the path is full: what overflowed was our own excess
+        elif self.mode == PROBE_BW and self.pacing_gain > 1.0:
+            self.cycle_index = (self.cycle_index + 1) % len(PACING_GAIN_CYCLE)
+            self.pacing_gain = PACING_GAIN_CYCLE[self.cycle_index]
+            self.cycle_stamp = now
+
     def _set_pacing_rate(self) -> None:
         if self.bw <= 0.0:
             return
@@ -290,11 +316,13 @@ class Bbr:
         acked: int,
         now: float,
         lost: bool = False,
+        retransmitted: int = 0,
     ) -> None:
         """One ACK that delivered ``acked`` bytes (cumulatively or by SACK).
 
         ``delivered``: the connection's total delivered bytes after it; ``inflight``: the
-        pipe after it; ``lost``: this ACK started loss recovery.
+        pipe after it; ``lost``: this ACK started loss recovery; ``retransmitted``: the
+        connection's total retransmitted bytes (the loss rate per round comes from it).
         """
         prior_inflight = inflight + acked
         self.round_start = False
@@ -305,6 +333,7 @@ class Bbr:
                 self.round_start = True
                 self.packet_conservation = False
                 self._new_round()
+                self._check_round_loss(delivered, retransmitted, now)
             self._update_bw(rs)
             self._update_cycle_phase(now, prior_inflight, lost)
             self._check_full_pipe(rs)

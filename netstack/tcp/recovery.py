@@ -197,7 +197,9 @@ class Recovery:
         sample = rs.on_ack(now, delivered, ack, tops, self._rtt.min_rtt)
         cc = self._cc
         lost = cc._recovery_starting  # type: ignore[union-attr]  # this ACK started recovery
-        cc.on_rate_sample(sample, rs.delivered, self._pipe(), delivered, now, lost)  # type: ignore[union-attr]
+        cc.on_rate_sample(  # type: ignore[union-attr]
+            sample, rs.delivered, self._pipe(), delivered, now, lost, self.stats.retransmitted_bytes
+        )
 
     def _pipe(self) -> int:
         """Bytes in the network (RFC 6675's pipe): in flight, minus SACKed, minus deemed lost."""

@@ -31,16 +31,21 @@ class Driver:
         self.delivered = 0
         self.sent_marks: list[int] = []  # delivered count when each ACK's segment was sent
 
-    def round(self, rate: float, acks: int = 10, inflight: int | None = None, app_limited=False, rtt=None):
-        """One round trip of ``acks`` ACKs delivering at ``rate`` bytes/s."""
+    retransmitted = 0
+
+    def round(
+        self, rate: float, acks: int = 10, inflight: int | None = None, app_limited=False, rtt=None, loss=0.0
+    ):
+        """One round trip of ``acks`` ACKs delivering at ``rate`` bytes/s, ``loss`` of it resent."""
         start_delivered = self.delivered
         per_ack = int(rate * self.rtt / acks)
         for _ in range(acks):
             self.now += self.rtt / acks
             self.delivered += per_ack
+            self.retransmitted += int(per_ack * loss)
             rs = RateSample(rate, per_ack * acks, self.rtt, start_delivered, app_limited, rtt or self.rtt)
             pipe = inflight if inflight is not None else self.bbr.cwnd
-            self.bbr.on_rate_sample(rs, self.delivered, pipe, per_ack, self.now)
+            self.bbr.on_rate_sample(rs, self.delivered, pipe, per_ack, self.now, False, self.retransmitted)
 
 
 def test_startup_grows_the_window_then_exits_when_bandwidth_stops_growing():
@@ -68,6 +73,20 @@ def test_startup_grows_the_window_then_exits_when_bandwidth_stops_growing():
         d.round(plateau, inflight=b.bdp(1.0))
     burst = min(max(b.rate * 0.001, 2 * MSS), 64 << 10)
     assert b.cwnd == 2 * b.bdp(1.0) + 3 * int(burst)
+
+
+def test_random_loss_does_not_end_startup_but_an_overrun_does():
+    """A few percent of loss per round is the link; a fifth of a round lost is our own excess."""
+    b = Bbr(MSS)
+    d = Driver(b)
+    rate = 100_000.0
+    for _ in range(6):
+        d.round(rate, loss=0.05)
+        rate *= 2
+    assert b.mode == STARTUP and b.round_loss == pytest.approx(0.05, abs=0.01)
+    d.round(rate, loss=0.3)
+    d.round(rate, loss=0.3)
+    assert b.filled_pipe and b.mode in (DRAIN, PROBE_BW)
 
 
 def test_app_limited_samples_do_not_lower_the_estimate_nor_end_startup():
