@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import json
+import logging
 import os
 import re
 import socket
@@ -28,6 +29,8 @@ from pathlib import Path
 from gateway.links.wireguard import keys
 from gateway.links.wireguard.constants import DEFAULT_MTU, DEFAULT_PORT
 from gateway.links.wireguard.device import Device
+
+log = logging.getLogger("gateway.wireguard")
 
 STATE_FILE = "wireguard.json"
 PEERS_DIR = "peers"
@@ -207,9 +210,9 @@ def format_endpoint(host: str, port: int) -> str:
     return f"{host}:{port}"
 
 
-def guess_endpoint_host() -> str:
-    """The address this host is most likely reached at: the source address of its default
-    route (found by connecting a UDP socket, which sends nothing), else its hostname."""
+def default_route_source() -> str | None:
+    """The source address of the default route (found by connecting a UDP socket, which
+    sends nothing), IPv4 first; None without a default route."""
     for family, probe in ((socket.AF_INET, "192.0.2.1"), (socket.AF_INET6, "2001:db8::1")):
         try:
             with socket.socket(family, socket.SOCK_DGRAM) as s:
@@ -219,7 +222,49 @@ def guess_endpoint_host() -> str:
                     return address
         except OSError:
             continue
-    return socket.gethostname()
+    return None
+
+
+def interface_addresses() -> list[str]:
+    """Scope-global addresses of the local interfaces, IPv4 first: without a default route
+    (a lab, an offline LAN) one of them is still what a phone on the same link reaches."""
+    try:
+        from pyroute2 import IPRoute
+
+        with IPRoute() as ipr:
+            rows = [(a["family"], a.get_attr("IFA_ADDRESS")) for a in ipr.get_addr() if a["scope"] == 0]
+    except Exception:  # noqa: BLE001 - no netlink (sandbox, other OS): nothing to suggest
+        return []
+    found = []
+    for _family, address in sorted(rows, key=lambda r: r[0] != socket.AF_INET):
+        try:
+            ip = ipaddress.ip_address(address)
+        except (TypeError, ValueError):
+            continue
+        if not (ip.is_loopback or ip.is_link_local or ip.is_multicast or ip.is_unspecified):
+            found.append(str(ip))
+    return found
+
+
+def guess_endpoint() -> tuple[str, bool]:
+    """The address this host is most likely reached at, and whether it is an address: the
+    default route's source, else a global interface address, else (False) the hostname,
+    which a phone can rarely resolve."""
+    address = default_route_source()
+    if address is None:
+        address = next(iter(interface_addresses()), None)
+    if address is not None:
+        return address, True
+    return socket.gethostname(), False
+
+
+def guess_endpoint_host() -> str:
+    host, is_address = guess_endpoint()
+    if not is_address:
+        log.warning("wireguard: no default route and no global address: the phone's config says "
+                    "Endpoint = %s, which a phone can rarely resolve; give the address it reaches this "
+                    "host at with --set wireguard_endpoint=ADDRESS", host)
+    return host
 
 
 def render_client_config(state: WireGuardState, peer: PeerEntry, *, endpoint: str | None = None,

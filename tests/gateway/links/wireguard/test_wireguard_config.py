@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import logging
+import socket
 import stat
 
 import pytest
 import qrcode
 
 from gateway.cli import peers as peers_cli
+from gateway.links.wireguard import config as wg_config
 from gateway.links.wireguard import keys
 from gateway.links.wireguard.config import (
     StateError,
@@ -92,6 +95,37 @@ def test_client_config_options() -> None:
     assert conf["Interface"]["DNS"] == "192.0.2.53" and conf["Interface"]["MTU"] == "1280"
     assert conf["Peer"]["Endpoint"] == "192.0.2.1:5555"
     assert format_endpoint("fe80::1%eth0", 1) == "[fe80::1%eth0]:1"
+
+
+def test_endpoint_guess_without_default_route(monkeypatch, caplog) -> None:  # type: ignore[no-untyped-def]
+    """No default route (a lab, an offline LAN): a global interface address beats the
+    hostname; with none either, the hostname comes with a one-line warning naming the fix."""
+    state = WireGuardState.new()
+    peer = state.add_peer("phone")
+    monkeypatch.setattr(wg_config, "default_route_source", lambda: None)
+    monkeypatch.setattr(wg_config, "interface_addresses", lambda: ["10.7.0.5", "2001:db8::5"])
+    with caplog.at_level(logging.WARNING, logger="gateway.wireguard"):
+        conf = _parse(render_client_config(state, peer))
+    assert conf["Peer"]["Endpoint"] == "10.7.0.5:51820"
+    assert not caplog.records
+
+    monkeypatch.setattr(wg_config, "interface_addresses", lambda: [])
+    with caplog.at_level(logging.WARNING, logger="gateway.wireguard"):
+        conf = _parse(render_client_config(state, peer))
+    assert conf["Peer"]["Endpoint"] == f"{socket.gethostname()}:51820"
+    [record] = caplog.records
+    assert "--set wireguard_endpoint=ADDRESS" in record.getMessage() and "\n" not in record.getMessage()
+
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="gateway.wireguard"):
+        _parse(render_client_config(state, peer, endpoint="192.0.2.1"))  # told: no guess, no warning
+    assert not caplog.records
+
+
+def test_interface_addresses_are_usable_unicast() -> None:
+    for text in wg_config.interface_addresses():
+        ip = ipaddress.ip_address(text)
+        assert not (ip.is_loopback or ip.is_link_local or ip.is_multicast)
 
 
 @pytest.mark.parametrize("invert", [True, False])
