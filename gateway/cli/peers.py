@@ -15,8 +15,10 @@ from typing import Any, TextIO
 
 from gateway.links.wireguard.config import (
     DEFAULT_KEEPALIVE,
+    PeerEntry,
     StateError,
     StateStore,
+    WireGuardState,
     render_client_config,
     render_qr,
 )
@@ -108,8 +110,9 @@ def run(args: argparse.Namespace) -> int:
     raise AssertionError(args.peers_action)
 
 
-def _print_config(store: StateStore, state, entry, args: argparse.Namespace, out) -> int:  # type: ignore[no-untyped-def]
-    tunnel = _tunnel_settings(store)
+def _print_config(store: StateStore, state: WireGuardState, entry: PeerEntry, args: argparse.Namespace,
+                  out: TextIO) -> int:
+    tunnel = _tunnel_settings(store, state)
     dns = args.dns if args.dns is not None else tunnel.get("dns")
     mtu = args.mtu if args.mtu is not None else tunnel.get("mtu", DEFAULT_MTU)
     keepalive = args.keepalive if args.keepalive is not None else tunnel.get("keepalive", DEFAULT_KEEPALIVE)
@@ -130,10 +133,18 @@ def _print_text(text: str, path: Path, args: argparse.Namespace, out: TextIO) ->
     return 0
 
 
-def _tunnel_settings(store: StateStore) -> dict[str, Any]:
-    """The tunnel settings `gateway up` runs with when they live in config.toml of the state
-    directory (which it reads as well): a new peer's config must match the gateway's MTU
-    and DNS.  Settings given only as `gateway up --set` cannot be known here."""
+def _tunnel_settings(store: StateStore, state: WireGuardState) -> dict[str, Any]:
+    """The tunnel settings `gateway up` runs with: a new peer's config must match the
+    gateway's MTU and DNS.  `gateway up` records them in the state (also those given as
+    `--set` only); a state it never ran with falls back to config.toml of the state
+    directory, which it reads as well."""
+    if state.mtu is not None:
+        recorded: dict[str, Any] = {"mtu": state.mtu}
+        if state.keepalive is not None:
+            recorded["keepalive"] = state.keepalive
+        if state.dns:
+            recorded["dns"] = list(state.dns)
+        return recorded
     path = Path(store.dir) / CONFIG_FILE
     try:
         data = tomllib.loads(path.read_text())

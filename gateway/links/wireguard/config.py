@@ -77,6 +77,12 @@ class WireGuardState:
     endpoint: str | None = None
     """Host (name or address) phones reach us at; None: guessed when a config is rendered."""
     peers: list[PeerEntry] = field(default_factory=list)
+    mtu: int | None = None
+    """The tunnel settings `gateway up` last ran with (None: not recorded yet), so that
+    `gateway peers add` writes what the running gateway expects even when they were given
+    as `--set` only; ``dns`` empty means the gateway's own tunnel addresses."""
+    dns: list[str] | None = None
+    keepalive: int | None = None
 
     @classmethod
     def new(cls, ipv4_range: str | None = None, ipv6_range: str | None = None) -> WireGuardState:

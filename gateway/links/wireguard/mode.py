@@ -107,30 +107,41 @@ class WireGuardServer(ModeServer):
     async def start(self) -> None:
         opts = self.options
         store = self.store
-        state, created = store.load_or_create(
-            ipv4_range=_opt(opts, "wireguard_ipv4_range", None),
-            ipv6_range=_opt(opts, "wireguard_ipv6_range", None),
-            first_peer=FIRST_PEER,
-        )
+        # Nothing is written before the socket is open: a run that fails on a busy port
+        # must leave no state behind (a second `gateway up` with a new state dir did).
+        state = store.load()
+        created = state is None
+        if state is None:
+            state = WireGuardState.new(_opt(opts, "wireguard_ipv4_range", None),
+                                       _opt(opts, "wireguard_ipv6_range", None))
+            state.add_peer(FIRST_PEER)
+        changed = created
         endpoint_opt = _opt(opts, "wireguard_endpoint", None)
         if endpoint_opt and endpoint_opt != state.endpoint:
             state.endpoint = endpoint_opt  # so `gateway peers add` writes the same endpoint
-            store.save(state)
+            changed = True
         self.state = state
         mtu = int(_opt(opts, "wireguard_mtu", 1420))
+        dns_opt = [str(x) for x in (_opt(opts, "wireguard_dns", []) or [])]
+        keepalive = int(_opt(opts, "wireguard_keepalive", 25))
+        if (state.mtu, state.dns, state.keepalive) != (mtu, dns_opt, keepalive):
+            # Remembered like the endpoint: `gateway peers add` gives a new phone the same.
+            state.mtu, state.dns, state.keepalive = mtu, dns_opt, keepalive
+            changed = True
         port = self.mode.listen_port(None) or state.listen_port
         if port != state.listen_port:
             # The configs we write (and `gateway peers add`) must point at the port we
             # listen on: `--mode wireguard@51821` is remembered like the endpoint.
             state.listen_port = port
-            store.save(state)
+            changed = True
         host = self.mode.listen_host(_opt(opts, "listen_host", "") or "::") or "::"
 
         self.device = create_device(state, timers=timer_config(opts), mtu=mtu)
         self.endpoint = WireGuardEndpoint(self.device, self._on_packets, host=host, port=port)
         self.endpoint.start()  # OSError (EADDRINUSE) propagates: start_mode reports it
         try:
-            dns_opt = list(_opt(opts, "wireguard_dns", []) or [])
+            if changed:
+                store.save(state)
             resolvers = dns_opt or [state.server_address4, state.server_address6]
             dns_servers = list(_opt(opts, "dns_server", []) or [])
             self.bridge = PacketBridge(
@@ -143,7 +154,7 @@ class WireGuardServer(ModeServer):
                 resolver_addresses=resolvers,
                 dns_server=parse_server_address(dns_servers[0]) if dns_servers else None,
             )
-            self._publish_first_peer(state, created, dns_opt or None, mtu)
+            self._publish_first_peer(state, created, dns_opt or None, mtu, keepalive)
         except BaseException:
             self.endpoint.close()
             raise
@@ -183,15 +194,15 @@ class WireGuardServer(ModeServer):
 
     # -- client configuration ------------------------------------------------------------
 
-    def _publish_first_peer(self, state: WireGuardState, created: bool, dns: list[str] | None, mtu: int) -> None:
+    def _publish_first_peer(self, state: WireGuardState, created: bool, dns: list[str] | None, mtu: int,
+                            keepalive: int) -> None:
         """Write the first peer's config every start (options may have changed); print it
         with its QR code on the first run, a pointer to it later."""
         try:
             peer = state.get_peer(FIRST_PEER)
         except ValueError:
             return
-        text = render_client_config(state, peer, endpoint=state.endpoint, dns=dns, mtu=mtu,
-                                    keepalive=int(_opt(self.options, "wireguard_keepalive", 25)))
+        text = render_client_config(state, peer, endpoint=state.endpoint, dns=dns, mtu=mtu, keepalive=keepalive)
         # A first run that failed (busy port) already created the state: show the QR code
         # until a run got as far as writing the file.
         first_time = created or not self.store.client_config_path(peer.name).exists()

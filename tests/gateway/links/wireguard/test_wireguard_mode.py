@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import io
 import logging
 import socket
 from types import SimpleNamespace
 
+import pytest
+
+from gateway.cli import peers as peers_cli
 from gateway.links.wireguard.mode import WireGuardServer, format_counters
 from gateway.proxy.mode_specs import ProxyMode
 
@@ -58,3 +62,36 @@ async def test_the_written_config_points_at_the_port_we_listen_on(tmp_path) -> N
     conf = (tmp_path / "peers" / "phone.conf").read_text()
     assert f"Endpoint = 192.0.2.1:{port}" in conf.splitlines()
     assert server.store.load().listen_port == port  # so `gateway peers add` writes the same
+
+
+async def test_peers_add_writes_the_tunnel_settings_gateway_up_runs_with(tmp_path, capsys) -> None:
+    """`gateway up --set wireguard_mtu=1280 ...` (no config.toml): a peer added afterwards
+    gets the same MTU, DNS and keepalive, not the defaults."""
+    port = _free_udp_port()
+    options = SimpleNamespace(state_dir=str(tmp_path), wireguard_endpoint="192.0.2.1", wireguard_mtu=1280,
+                              wireguard_dns=["9.9.9.9"], wireguard_keepalive=0)
+    server = WireGuardServer(ProxyMode.parse(f"wireguard@127.0.0.1:{port}"), SimpleNamespace(options=options),
+                             out=io.StringIO())
+    await server.start()
+    await server.stop()
+    parser = argparse.ArgumentParser(prog="gateway")
+    peers_cli.add_parser(parser.add_subparsers(dest="command"))
+    assert peers_cli.run(parser.parse_args(["peers", "--state-dir", str(tmp_path), "add", "tablet"])) == 0
+    conf = (tmp_path / "peers" / "tablet.conf").read_text().splitlines()
+    assert "MTU = 1280" in conf and "DNS = 9.9.9.9" in conf
+    assert not any(line.startswith("PersistentKeepalive") for line in conf)
+    assert f"Endpoint = 192.0.2.1:{port}" in conf
+
+
+async def test_a_busy_port_leaves_no_state_behind(tmp_path) -> None:
+    """A second `gateway up` with a new state dir failed on the busy port after creating
+    keys and peers there: nothing is written when the socket cannot open."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as busy:
+        busy.bind(("127.0.0.1", 0))
+        port = busy.getsockname()[1]
+        state_dir = tmp_path / "state"
+        handler = SimpleNamespace(options=SimpleNamespace(state_dir=str(state_dir), wireguard_endpoint="192.0.2.1"))
+        server = WireGuardServer(ProxyMode.parse(f"wireguard@127.0.0.1:{port}"), handler, out=io.StringIO())
+        with pytest.raises(OSError):
+            await server.start()
+    assert not state_dir.exists() or not any(state_dir.iterdir())
