@@ -335,10 +335,13 @@ class CertStore:
                 serialization.PrivateFormat.TraditionalOpenSSL,
                 serialization.NoEncryption(),
             )
-            if _create_exclusive(self.ca_path, key_pem + cert.public_bytes(serialization.Encoding.PEM)):
-                log.info("created a new CA in %s", self.ca_path)
-            else:
+            if not _create_exclusive(self.ca_path, key_pem + cert.public_bytes(serialization.Encoding.PEM)):
                 return self._load_or_create_ca()  # another process made one first: use it
+            self._write_public_ca_files(cert)
+            # Name the certificate a user installs, not the private key file next to it.
+            log.info("created a new CA: install %s on each device, or open the onboarding page "
+                     "(http://gateway.internal/ by default) through the gateway", self.ca_cert_pem_path)
+            return key, cert
         self._write_public_ca_files(cert)
         return key, cert
 

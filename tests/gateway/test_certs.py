@@ -1,6 +1,7 @@
 """The CA is made once and kept; leaves verify against it with the names asked for."""
 
 import ipaddress
+import logging
 import os
 import ssl
 import stat
@@ -23,6 +24,16 @@ def test_ca_created_once_with_private_key_mode(tmp_path):
     assert Cert.from_pem((tmp_path / "gateway-ca-cert.pem").read_bytes()) == store.default_ca
     _, _, cas = pkcs12.load_key_and_certificates((tmp_path / "gateway-ca-cert.p12").read_bytes(), None)
     assert [Cert(c) for c in cas] == [store.default_ca]
+
+
+def test_new_ca_message_names_the_certificate_to_install(tmp_path, caplog):
+    """It named gateway-ca.pem, the private key: a user copying that to a phone hands out the key."""
+    with caplog.at_level(logging.INFO, logger="gateway.certs"):
+        CertStore(tmp_path)
+        CertStore(tmp_path)
+    [message] = [r.getMessage() for r in caplog.records if "CA" in r.getMessage()]
+    assert str(tmp_path / "gateway-ca-cert.pem") in message and "onboarding page" in message
+    assert str(tmp_path / "gateway-ca.pem") not in message
 
 
 def test_leaf_names_and_cache(tmp_path):
