@@ -276,14 +276,22 @@ class CertStore:
         *,
         leaf_key_type: str = "ecdsa",
         cache_size: int = 1024,
+        announce: bool = True,
     ):
+        """``announce``: log a new CA at once; False leaves it to ``announce_created()``,
+        for a caller that may still discard it (``gateway up`` before its listeners open)."""
         self.state_dir = Path(os.path.expanduser(str(state_dir or DEFAULT_STATE_DIR)))
         self.leaf_key_type = leaf_key_type
         self.cache_size = cache_size
         self._lock = threading.Lock()
         self._leaves: OrderedDict[tuple[tuple[str, ...], str | None], tuple[Cert, Path]] = OrderedDict()
         self._contexts: OrderedDict[tuple, ssl.SSLContext] = OrderedDict()
-        self.ca_key, ca = self._load_or_create_ca()
+        # What this store made on disk, for discard_created(): a run that cannot open its
+        # listeners must leave no new CA behind.
+        self.created_ca = False
+        self._announced = False
+        self._created_dirs = [d for d in (self.state_dir / "leaf-certs", self.state_dir) if not d.exists()]
+        self.ca_key, ca = self._load_or_create_ca(announce)
         self.default_ca = Cert(ca)
         self.leaf_key = self._make_leaf_key(leaf_key_type)
         self._leaf_dir = self.state_dir / "leaf-certs"
@@ -318,7 +326,7 @@ class CertStore:
     def ca_cert_p12_path(self) -> Path:
         return self.state_dir / f"{CA_BASENAME}-cert.p12"
 
-    def _load_or_create_ca(self) -> tuple[PrivateKey, x509.Certificate]:
+    def _load_or_create_ca(self, announce: bool = True) -> tuple[PrivateKey, x509.Certificate]:
         self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         if self.ca_path.exists():
             data = self.ca_path.read_bytes()
@@ -336,11 +344,11 @@ class CertStore:
                 serialization.NoEncryption(),
             )
             if not _create_exclusive(self.ca_path, key_pem + cert.public_bytes(serialization.Encoding.PEM)):
-                return self._load_or_create_ca()  # another process made one first: use it
+                return self._load_or_create_ca(announce)  # another process made one first: use it
+            self.created_ca = True
             self._write_public_ca_files(cert)
-            # Name the certificate a user installs, not the private key file next to it.
-            log.info("created a new CA: install %s on each device, or open the onboarding page "
-                     "(http://gateway.internal/ by default) through the gateway", self.ca_cert_pem_path)
+            if announce:
+                self.announce_created()
             return key, cert
         self._write_public_ca_files(cert)
         return key, cert
@@ -476,6 +484,27 @@ class CertStore:
             self._leaves.clear()
             self._contexts.clear()
         self._leaf_key_path.unlink(missing_ok=True)
+
+    def announce_created(self) -> None:
+        """Log once that this store made a new CA, naming the certificate a user installs,
+        not the private key file next to it (the onboarding addon names its page)."""
+        if self.created_ca and not self._announced:
+            self._announced = True
+            log.info("created a new CA: its certificate to install on devices is %s", self.ca_cert_pem_path)
+
+    def discard_created(self) -> None:
+        """Undo what this store wrote (leaf files; the CA and directories if it made them):
+        for a `gateway up` that fails before serving anything."""
+        self.close()
+        if self.created_ca:
+            for path in (self.ca_path, self.ca_cert_pem_path, self.ca_cert_cer_path, self.ca_cert_p12_path):
+                path.unlink(missing_ok=True)
+            self.created_ca = False
+        for d in self._created_dirs:  # leaf dir first, then the state dir: only if empty
+            try:
+                d.rmdir()
+            except OSError:
+                pass
 
     def __del__(self) -> None:
         try:

@@ -54,7 +54,7 @@ class Proxyserver:
         from gateway.certs import CertStore
         from gateway.proxy.handler import ConnectionHandler
 
-        certs = CertStore(ctx.options.state_dir)
+        certs = CertStore(ctx.options.state_dir, announce=False)  # announced once something listens
         return ConnectionHandler(ctx.options, ctx.master.addons, certs)
 
     async def running(self) -> None:
@@ -97,6 +97,13 @@ class Proxyserver:
                 self.servers[spec] = server
                 addrs = ", ".join(_fmt(a) for a in server.addresses)
                 log.info("%s listening at %s", _describe(spec), addrs)
+            if not self.servers and self.handler is not None and self.handler._certs is not None:
+                # Nothing listens: a CA created for this run would only be litter in a
+                # state directory nobody uses (a second `gateway up` on a busy port).
+                self.handler._certs.discard_created()
+                self.handler = None
+            elif self.handler is not None and self.handler._certs is not None:
+                self.handler._certs.announce_created()
 
     def configure(self, updated: set[str]) -> None:
         if "upstream_proxy" in updated and ctx.options.upstream_proxy:

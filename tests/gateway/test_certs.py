@@ -32,8 +32,20 @@ def test_new_ca_message_names_the_certificate_to_install(tmp_path, caplog):
         CertStore(tmp_path)
         CertStore(tmp_path)
     [message] = [r.getMessage() for r in caplog.records if "CA" in r.getMessage()]
-    assert str(tmp_path / "gateway-ca-cert.pem") in message and "onboarding page" in message
+    assert str(tmp_path / "gateway-ca-cert.pem") in message
     assert str(tmp_path / "gateway-ca.pem") not in message
+
+
+def test_discard_created_removes_only_what_this_store_made(tmp_path):
+    fresh = tmp_path / "fresh"
+    store = CertStore(fresh, announce=False)
+    store.get_cert("example.com")
+    store.discard_created()
+    assert not fresh.exists()
+    kept = CertStore(tmp_path)
+    again = CertStore(tmp_path, announce=False)  # loaded, not created: discarding keeps the CA
+    again.discard_created()
+    assert CertStore(tmp_path).default_ca == kept.default_ca
 
 
 def test_leaf_names_and_cache(tmp_path):

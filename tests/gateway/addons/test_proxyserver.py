@@ -97,3 +97,22 @@ def test_busy_default_port_names_the_port_and_transport(tmp_path):
     err_lines = [ln for ln in text.splitlines() if "cannot listen" in ln]
     assert len(err_lines) == 1, text
     assert f"TCP port {port}" in err_lines[0] and "in use" in err_lines[0]
+
+
+def test_busy_port_with_a_new_state_dir_writes_nothing(tmp_path):
+    """A second `gateway up` with a new state dir created a CA and WireGuard keys there
+    before failing on the busy port: a run that cannot listen leaves no state behind."""
+    state_dir = tmp_path / "new-state"
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        r = subprocess.run(
+            [sys.executable, "-m", "gateway", "up", "--mode", f"wireguard@127.0.0.1:{port}",
+             "--state-dir", str(state_dir)],
+            capture_output=True, timeout=60,
+        )
+    text = (r.stdout + r.stderr).decode()
+    assert r.returncode == 1, text
+    assert "cannot listen" in text and "created a new CA" not in text
+    left = sorted(str(p.relative_to(state_dir)) for p in state_dir.rglob("*")) if state_dir.exists() else []
+    assert left == [], text
