@@ -201,6 +201,16 @@ class WireGuardServer(ModeServer):
         try:
             peer = state.get_peer(FIRST_PEER)
         except ValueError:
+            # The first peer was removed: silence here left a user wondering how to connect.
+            if state.peers:
+                names = ", ".join(p.name for p in state.peers)
+                print(f"WireGuard peers: {names} (`gateway peers show NAME --qr` shows a configuration)",
+                      file=self.out)
+            else:
+                print("WireGuard has no peers: add one with `gateway peers add NAME` "
+                      "(a running gateway takes it without a restart)", file=self.out)
+            with contextlib.suppress(Exception):
+                self.out.flush()
             return
         text = render_client_config(state, peer, endpoint=state.endpoint, dns=dns, mtu=mtu, keepalive=keepalive)
         # A first run that failed (busy port) already created the state: show the QR code

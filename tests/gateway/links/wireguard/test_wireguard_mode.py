@@ -95,3 +95,33 @@ async def test_a_busy_port_leaves_no_state_behind(tmp_path) -> None:
         with pytest.raises(OSError):
             await server.start()
     assert not state_dir.exists() or not any(state_dir.iterdir())
+
+
+async def test_says_how_to_add_a_peer_when_none_is_left(tmp_path) -> None:
+    """All peers removed: `gateway up` said nothing at all about how to connect a phone."""
+    def start_output() -> tuple[io.StringIO, WireGuardServer]:
+        out = io.StringIO()
+        handler = SimpleNamespace(options=SimpleNamespace(state_dir=str(tmp_path), wireguard_endpoint="192.0.2.1"))
+        server = WireGuardServer(ProxyMode.parse(f"wireguard@127.0.0.1:{_free_udp_port()}"), handler, out=out)
+        return out, server
+
+    out, server = start_output()
+    await server.start()
+    await server.stop()
+    store = server.store
+    state = store.load()
+    state.remove_peer("phone")
+    state.add_peer("tablet")
+    store.save(state)
+    out, server = start_output()
+    await server.start()
+    await server.stop()
+    assert out.getvalue().splitlines() == [
+        "WireGuard peers: tablet (`gateway peers show NAME --qr` shows a configuration)"]
+    state.remove_peer("tablet")
+    store.save(state)
+    out, server = start_output()
+    await server.start()
+    await server.stop()
+    [line] = out.getvalue().splitlines()
+    assert "no peers" in line and "gateway peers add NAME" in line
