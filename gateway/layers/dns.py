@@ -28,6 +28,7 @@ import time
 from typing import Any
 
 from gateway.layers.context import LayerContext
+from gateway.links.address_text import format_address
 from gateway.proxy.arrival import Address
 
 log = logging.getLogger("gateway.dns")
@@ -41,6 +42,13 @@ def message_from_wire(data: bytes) -> Any:
     from gateway.dns import DNSMessage
 
     return DNSMessage.unpack(data)
+
+
+def _malformed_reason(e: ValueError) -> str:
+    """`` (why)`` from DNSMessage.unpack's "malformed DNS message: why", or nothing when
+    "why" only says it again (dnspython's "DNS message is malformed.")."""
+    why = str(e).removeprefix("malformed DNS message").lstrip(": ").rstrip(".")
+    return "" if not why or why.lower() == "dns message is malformed" else f" ({why})"
 
 
 def _parse_server(spec: str) -> Address:
@@ -106,11 +114,12 @@ class DnsLayer:
             query = message_from_wire(raw)
         except ValueError as e:
             self.bad += 1
-            log.info("client %s sent a malformed DNS message (%s); dropped", ctx.client.peername, e)
+            log.info("client %s sent a malformed DNS message%s; dropped", format_address(ctx.client.peername),
+                     _malformed_reason(e))
             return None
         if not query.query:
             self.bad += 1
-            log.info("client %s sent a DNS response, not a query; dropped", ctx.client.peername)
+            log.info("client %s sent a DNS response, not a query; dropped", format_address(ctx.client.peername))
             return None
         flow = DNSFlow(ctx.client, self._server(), live=True)
         flow.request = query
@@ -204,7 +213,7 @@ async def handle_dns_udp(ctx: LayerContext, stream: Any, dest: Address | None) -
         try:
             out = await layer.answer(raw)
         except Exception:  # noqa: BLE001
-            log.exception("DNS query from %s failed", ctx.client.peername)
+            log.exception("DNS query from %s failed", format_address(ctx.client.peername))
             return
         if out is not None:
             stream.send(out)
@@ -236,7 +245,7 @@ async def handle_dns_tcp(ctx: LayerContext, reader: Any, writer: Any, dest: Addr
             try:
                 raw = await reader.readexactly(size)
             except asyncio.IncompleteReadError:
-                log.info("client %s closed in the middle of a DNS message", ctx.client.peername)
+                log.info("client %s closed in the middle of a DNS message", format_address(ctx.client.peername))
                 return
             out = await layer.answer(raw)
             if out is None:

@@ -27,6 +27,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 
+from gateway.links.address_text import format_address
 from gateway.links.wireguard import timers as timer_names
 from gateway.links.wireguard.allowed_ips import AllowedIPs
 from gateway.links.wireguard.constants import (
@@ -171,13 +172,13 @@ class Device:
             else:
                 self._drop("malformed", addr)
         except Exception:  # a bug must not take the endpoint down; the datagram is lost
-            log.exception("wireguard: error handling a datagram from %s", addr)
+            log.exception("wireguard: error handling a datagram from %s", format_address(addr))
             self.counters["internal_error"] += 1
 
     def _drop(self, reason: str, addr: Address, peer: Peer | None = None) -> None:
         self.counters[reason] += 1
         if log.isEnabledFor(logging.DEBUG):
-            log.debug("wireguard: dropped a datagram from %s%s: %s", addr,
+            log.debug("wireguard: dropped a datagram from %s%s: %s", format_address(addr),
                       f" (peer {peer.name})" if peer else "", reason)
 
     def _receive_transport(self, data: bytes, addr: Address, now: float) -> None:

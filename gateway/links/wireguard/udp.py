@@ -29,6 +29,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from itertools import islice
 
+from gateway.links.address_text import format_address
 from gateway.links.wireguard.constants import DEFAULT_PORT
 from gateway.links.wireguard.device import Device
 from gateway.links.wireguard.peer import Address, Peer
@@ -120,7 +121,7 @@ class DatagramSender:
                     self.gso = False
                     continue  # the same run again, one by one
                 self.errors += j - i
-                log.debug("wireguard: send to %s: %s", addr, e)
+                log.debug("wireguard: send to %s: %s", format_address(addr), e)
             i = j
         return n
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import struct
 
 import pytest
@@ -323,3 +324,14 @@ def test_padding_is_capped_at_the_mtu_and_keepalives_are_empty() -> None:
     assert len(padded(b"x" * 1415, 1420)) == 1420  # would be 1424: capped at the MTU
     assert padded(b"x" * 1420, 1420) == b"x" * 1420
     assert len(padded(b"x" * 1425, 1420)) == 1436  # beyond the MTU: the 5-byte tail is padded to 16
+
+
+def test_drop_log_line_names_the_sender_as_an_address(caplog) -> None:  # type: ignore[no-untyped-def]
+    """`-v` printed ('::ffff:10.99.1.2', 54767, 0, 0): the dual-stack socket's tuple."""
+    device = Device(keys.generate_private_key())
+    with caplog.at_level(logging.DEBUG, logger="gateway.links.wireguard.device"):
+        device.receive_datagram(b"\x04\x00\x00\x00" + bytes(28), ("::ffff:10.99.1.2", 54767, 0, 0), 1.0)
+        device.receive_datagram(b"\x01short", ("2001:db8::2", 51820, 0, 0), 1.0)
+    lines = [r.getMessage() for r in caplog.records if "dropped" in r.getMessage()]
+    assert lines == ["wireguard: dropped a datagram from 10.99.1.2:54767: unknown_index",
+                     "wireguard: dropped a datagram from [2001:db8::2]:51820: malformed"]
