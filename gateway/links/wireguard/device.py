@@ -87,6 +87,19 @@ DROP_REASONS = (
 )
 
 
+def _is_link_local_icmpv6(packet: bytes, source: bytes) -> bool:
+    """ICMPv6 (directly or after a hop-by-hop header, as MLD sends it) from fe80::/10 or
+    from :: (duplicate address detection)."""
+    if len(source) != 16 or len(packet) < 41:
+        return False
+    if not ((source[0] == 0xFE and source[1] & 0xC0 == 0x80) or source == bytes(16)):
+        return False
+    next_header = packet[6]
+    if next_header == 0:  # hop-by-hop options
+        next_header = packet[40]
+    return next_header == 58
+
+
 class Device:
     def __init__(self, private_key: bytes, *, timers: TimerConfig | None = None, mtu: int = DEFAULT_MTU,
                  handshake_load_threshold: int = 128,
@@ -232,6 +245,11 @@ class Device:
         packet, source = inner
         if (self.allowed_ips.lookup_v4(source) if len(source) == 4 else self.allowed_ips.lookup_v6(source)) \
                 is not peer:
+            if _is_link_local_icmpv6(packet, source):
+                # Router/neighbour solicitations and MLD reports of the phone's own tunnel
+                # interface: expected on every run, not spoofing, and of no use to us.
+                self.counters["ignored_link_local"] += 1
+                return
             self._drop("disallowed_source", addr, peer)
             return
         peer.rx_packets += 1

@@ -335,3 +335,35 @@ def test_drop_log_line_names_the_sender_as_an_address(caplog) -> None:  # type: 
     lines = [r.getMessage() for r in caplog.records if "dropped" in r.getMessage()]
     assert lines == ["wireguard: dropped a datagram from 10.99.1.2:54767: unknown_index",
                      "wireguard: dropped a datagram from [2001:db8::2]:51820: malformed"]
+
+
+def test_link_local_icmpv6_from_a_peer_is_ignored_not_a_spoofing_drop() -> None:
+    """Every run reported disallowed_source drops: the phone's tunnel interface sends router
+    solicitations and MLD reports from its fe80:: address.  They are counted apart, while a
+    link-local packet that is not ICMPv6 (and a real spoof) is still dropped as before."""
+    from scapy.layers.inet6 import (
+        ICMPv6MLReport2,
+        ICMPv6ND_NS,
+        ICMPv6ND_RS,
+        IPv6,
+        IPv6ExtHdrHopByHop,
+        RouterAlert,
+    )
+
+    lab = make_lab()
+    a = lab.add_phone("alice")
+    a.device.send_packet(udp4(a.address4, "192.0.2.77"), lab.now)
+    lab.pump()
+    lab.delivered.clear()
+    for packet in (
+        IPv6(src="fe80::1234", dst="ff02::2", hlim=255) / ICMPv6ND_RS(),
+        IPv6(src="::", dst="ff02::1:ff00:1234", hlim=255) / ICMPv6ND_NS(tgt="fe80::1234"),
+        IPv6(src="fe80::1234", dst="ff02::16", hlim=1) / IPv6ExtHdrHopByHop(options=[RouterAlert()]) / ICMPv6MLReport2(),
+    ):
+        a.device.send_packet(bytes(packet), lab.now)
+    a.device.send_packet(udp6("fe80::1234", "fe80::1"), lab.now)  # link-local, but not ICMPv6
+    a.device.send_packet(udp4("203.0.113.5", "192.0.2.77"), lab.now)  # a spoofed source
+    lab.pump()
+    assert lab.delivered == []
+    assert lab.server.counters["ignored_link_local"] == 3
+    assert lab.server.counters["disallowed_source"] == 2
