@@ -69,7 +69,11 @@ class Onboarding:
     def request(self, flow: Any) -> None:
         # pretty_host: the Host header when present.  In packet and transparent modes
         # request.host is the address the phone connected to, not the name it asked for.
-        if flow.response is not None or not self._is_onboarding(flow.request.pretty_host):
+        if flow.response is not None or not (
+            self._is_onboarding(flow.request.pretty_host)
+            # A packet mode sends the gateway's own tunnel address (http://10.0.0.1/) here.
+            or (ctx.options.onboarding and flow.request.host == ctx.options.onboarding_ip)
+        ):
             return
         from gateway.http import Response
 

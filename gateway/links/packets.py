@@ -10,11 +10,18 @@ DNS sent to the link's own resolver address (the ``DNS =`` line of a WireGuard c
 config) is steered to the real resolver: ``--dns-server`` when given, else the host's
 system resolver, so the DNS layer resolves upstream instead of forwarding to an address
 that exists only inside the tunnel.
+
+The link's own addresses (the gateway inside the tunnel, 10.0.0.1 and its IPv6 twin)
+are not impersonated like every other destination: nothing exists behind them to connect
+to.  TCP port 80 there is the onboarding page (``onboarding``: the address its addon
+answers for), port 53 the resolver; every other port is refused with a RST, as a host
+with nothing listening would, instead of a 502 "Network is unreachable".
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -51,6 +58,8 @@ class PacketBridge:
         stack_config: StackConfig | None = None,
         resolver_addresses: Iterable[str] = (),
         dns_server: Address | None = None,
+        own_addresses: Iterable[str] = (),
+        onboarding: Address | None = None,
     ) -> None:
         """``trusted``: the link authenticated every packet (WireGuard's AEAD), so netstack
         skips inner checksum verification; TUN packets come from the kernel and are also
@@ -60,9 +69,13 @@ class PacketBridge:
         self.link_info = link_info
         self.resolvers = {a for a in resolver_addresses}
         self._dns_server = dns_server
+        self.own = {_normal(a) for a in own_addresses}
+        self._own_resolvers = {_normal(a) for a in self.resolvers} & self.own
+        self.onboarding = onboarding
         self.driver = NetstackDriver(
             stack_config or StackConfig(),
             send_packets=send_packets,
+            on_tcp_request=self._tcp_request if self.own else None,
             on_tcp_connection=self._tcp,
             on_udp_flow=self._udp,
             trusted=trusted,
@@ -78,7 +91,17 @@ class PacketBridge:
     def close(self) -> None:
         self.driver.close()
 
+    def _tcp_request(self, src: Address, dst: Address) -> str:
+        """Connections to the gateway's own addresses: onboarding (80) and DNS (53) only."""
+        if _normal(dst[0]) not in self.own:
+            return "accept"
+        if (dst[1] == 53 and _normal(dst[0]) in self._own_resolvers) or (dst[1] == 80 and self.onboarding is not None):
+            return "accept"
+        return "refuse"
+
     def _destination(self, sockname: Address) -> Address:
+        if sockname[1] == 80 and self.onboarding is not None and _normal(sockname[0]) in self.own:
+            return self.onboarding
         if sockname[1] == 53 and sockname[0] in self.resolvers:
             upstream = self._dns_server or system_resolver()
             if upstream is not None:
@@ -104,3 +127,10 @@ class PacketBridge:
         peer = flow.get_extra_info("peername")
         sock = flow.get_extra_info("sockname")
         await self.handler.handle_udp(flow, self._arrival("udp", peer, sock))
+
+
+def _normal(address: str) -> str:
+    try:
+        return str(ipaddress.ip_address(address.split("%", 1)[0]))
+    except ValueError:
+        return address

@@ -153,6 +153,10 @@ class WireGuardServer(ModeServer):
                 stack_config=StackConfig(mtu=mtu, addresses=(state.server_address4, state.server_address6)),
                 resolver_addresses=resolvers,
                 dns_server=parse_server_address(dns_servers[0]) if dns_servers else None,
+                own_addresses=(state.server_address4, state.server_address6),
+                # http://10.0.0.1/ is the onboarding page, as http://gateway.internal/ is
+                onboarding=(str(_opt(opts, "onboarding_ip", "198.18.0.1")), 80)
+                if _opt(opts, "onboarding", True) else None,
             )
             self._publish_first_peer(state, created, dns_opt or None, mtu, keepalive)
         except BaseException:
