@@ -67,6 +67,7 @@ from .state import (  # noqa: F401 - re-exported: TcpState, TcpStats and the con
     LAST_ACK,
     MASK,
     MOD,
+    PACING_CREDIT,
     PACING_HORIZON,
     PAWS_IDLE,
     SYN_RECEIVED,

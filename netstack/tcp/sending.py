@@ -9,7 +9,7 @@ the output path is the longest single piece of the connection.
 from __future__ import annotations
 
 from .segment import _II, _TS_ALIGNED, ACK, FIN, PSH, SYN, build_options, build_raw
-from .state import _INF, _SENDING, CLOSED, MASK, PACING_HORIZON, SYN_SENT
+from .state import _INF, _SENDING, CLOSED, MASK, PACING_CREDIT, PACING_HORIZON, SYN_SENT
 
 
 class Sending:
@@ -240,8 +240,9 @@ class Sending:
             else:
                 self._pace_at = None
                 pace_next = self._pace_next
-                if pace_next < now - horizon:
-                    pace_next = now - horizon  # idle credit is capped at one burst
+                credit = now - PACING_CREDIT * horizon
+                if pace_next < credit:
+                    pace_next = credit  # a late timer may catch up a little, an idle one not much
         else:
             self._pace_at = None
             horizon = pace_free = 0

@@ -8,7 +8,7 @@ import pytest
 from tcp_peer import ISS, MASK, Peer
 
 from netstack.tcp import TcpConfig
-from netstack.tcp.connection import PACING_HORIZON
+from netstack.tcp.connection import PACING_CREDIT, PACING_HORIZON
 
 MSS = 1448
 
@@ -83,14 +83,18 @@ def test_nothing_is_released_before_the_pacing_time():
 def test_an_ack_never_lets_more_than_a_burst_out():
     p = established(rtt=0.05)
     grow_window(p, 200)
-    p.conn.send(b"p" * 400 * MSS)
-    n0 = len(p.out())
-    p.now += 0.05
-    ack_through(p, n0)  # a whole flight acknowledged at once: cwnd allows ~n0 more at once
+    p.conn.send(b"p" * 600 * MSS)
+    p.out()
+    release_times(p, p.now + 0.045)  # the pacer sends most of the window over the RTT
+    flight = (p.conn.snd_max - p.conn.snd_una) // MSS
+    assert flight > 150
+    p.now += 0.005
+    p.send("A", ack=(ISS + p.conn.snd_max) & MASK)  # all of it acknowledged at once
     burst = [s for s in p.out() if s.payload]
     rate = 1.2 * 200 * MSS / p.conn._rtt.srtt
     horizon = max(PACING_HORIZON, 2 * MSS / rate)
-    assert len(burst) * MSS <= 2 * rate * horizon + MSS  # one burst plus the idle credit
+    assert 2 <= len(burst) and len(burst) * MSS <= (1 + PACING_CREDIT) * rate * horizon + MSS
+    assert len(burst) < flight / 4  # cwnd would allow the whole flight again
 
 
 def test_paced_transfer_is_byte_exact_and_timer_driven():
