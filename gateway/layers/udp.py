@@ -4,6 +4,11 @@ Each datagram goes through ``udp_message`` before it is sent on (a hook can chan
 content or drop it with ``b""``).  The flow ends (``udp_end``) when the client's stream
 ends -- the mode closes streams that stay idle -- or ``udp_error`` if the server cannot
 be reached.
+
+A server port that is closed answers with ICMP port unreachable, which the connected
+upstream socket reports as ECONNREFUSED: the flow then ends with ``udp_error``, and a
+client stream that can (``refuse``, packet modes through netstack) gets the same ICMP
+error back, so the client's own socket fails at once instead of waiting for a timeout.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ class _ServerProtocol(asyncio.DatagramProtocol):
     def __init__(self) -> None:
         self.queue: asyncio.Queue[bytes | None] = asyncio.Queue(SERVER_QUEUE)
         self.dropped = 0
+        self.refused = False
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
         try:
@@ -33,6 +39,10 @@ class _ServerProtocol(asyncio.DatagramProtocol):
             self.dropped += 1
 
     def error_received(self, exc: Exception) -> None:
+        if isinstance(exc, ConnectionRefusedError):
+            self.refused = True  # the server's ICMP port unreachable: the flow ends
+            self.connection_lost(exc)
+            return
         log.debug("UDP server error: %s", exc)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -111,6 +121,7 @@ async def handle_udp(ctx: LayerContext, stream: Any, dest: Address, *, name: str
                 stream.send(msg.content)
 
     back = asyncio.create_task(from_server())
+    last_sent = b""
     try:
         while True:
             recv = asyncio.ensure_future(stream.recv())
@@ -127,6 +138,7 @@ async def handle_udp(ctx: LayerContext, stream: Any, dest: Address, *, name: str
             if killed():
                 break
             if msg.content:
+                last_sent = msg.content
                 transport.sendto(msg.content)
     finally:
         back.cancel()
@@ -135,7 +147,12 @@ async def handle_udp(ctx: LayerContext, stream: Any, dest: Address, *, name: str
         server.state = ConnectionState.CLOSED
         await ctx.addons.trigger("server_disconnected", hook_data)
     flow.live = False
-    if killed():
+    if proto.refused and not killed():
+        refuse = getattr(stream, "refuse", None)
+        if refuse is not None:
+            refuse(last_sent)
+        flow.error = Error(f"UDP to {dest[0]}:{dest[1]}: connection refused (port unreachable)")
+    if killed() or proto.refused:
         await ctx.addons.trigger("udp_error", flow)
     else:
         await ctx.addons.trigger("udp_end", flow)

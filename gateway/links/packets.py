@@ -126,7 +126,28 @@ class PacketBridge:
     async def _udp(self, flow: NetstackDatagramStream) -> None:
         peer = flow.get_extra_info("peername")
         sock = flow.get_extra_info("sockname")
-        await self.handler.handle_udp(flow, self._arrival("udp", peer, sock))
+        await self.handler.handle_udp(RefusableDatagramStream(flow, self.driver), self._arrival("udp", peer, sock))
+
+
+class RefusableDatagramStream:
+    """A netstack UDP flow that can also answer its client with ICMP port unreachable
+    (``refuse``), so the UDP layer can pass on what a closed server port said instead of
+    leaving the client to time out.  Socket modes' streams have no ``refuse``."""
+
+    __slots__ = ("_flow", "_driver", "recv", "send", "close", "get_extra_info")
+
+    def __init__(self, flow: NetstackDatagramStream, driver: NetstackDriver) -> None:
+        self._flow = flow
+        self._driver = driver
+        self.recv = flow.recv
+        self.send = flow.send
+        self.close = flow.close
+        self.get_extra_info = flow.get_extra_info
+
+    def refuse(self, data: bytes = b"") -> None:
+        """ICMP port unreachable to the client, quoting its datagram ``data``."""
+        flow = self._flow
+        self._driver.refuse_udp(flow.get_extra_info("peername"), flow.get_extra_info("sockname"), data)
 
 
 def _normal(address: str) -> str:
