@@ -236,3 +236,54 @@ def test_ctrl_c_during_a_download_then_gateway_show(lab: Lab, session: Session) 
     ], entries
     assert [e["response"]["content"]["size"] for e in entries] == [BIG, BIG]
 
+
+
+def test_the_failed_second_gateway_up_left_nothing_behind(lab: Lab, session: Session) -> None:
+    """The second `gateway up` (busy port, new state dir) created a CA and WireGuard keys
+    there before failing: a run that cannot listen writes nothing."""
+    second = session.home / "second"
+    assert not second.exists() or sorted(p.name for p in second.rglob("*")) == []
+
+
+@pytest.fixture
+def fresh_session(lab: Lab, session: Session, tmp_path_factory: pytest.TempPathFactory):
+    """A second `gateway up` with a new state dir, after the first one was stopped."""
+    session.stop()
+    s = Session(lab, tmp_path_factory.mktemp("journey-again"))
+    try:
+        s.start()
+        yield s
+    finally:
+        s.stop()
+        print(s.text()[-4000:])
+
+
+UDP_PROBE = r"""
+import socket, sys
+for port in (9999, 9998):  # the lab's UDP echo, then a closed port
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(5)
+    s.connect((sys.argv[1], port))
+    s.send(b"probe")
+    try:
+        print(port, "echo" if s.recv(100) == b"probe" else "other")
+    except ConnectionRefusedError:
+        print(port, "refused")
+    except OSError as e:
+        print(port, type(e).__name__)
+    s.close()
+"""
+
+
+def test_the_gateway_own_address_and_a_closed_udp_port(lab: Lab, fresh_session: Session) -> None:
+    """http://10.0.0.1/ (the gateway's own tunnel address, where its DNS answers) got a 502
+    instead of the onboarding page; UDP to a closed port left the phone waiting for a
+    timeout; every run counted the phone's IPv6 router solicitations as spoofing drops."""
+    assert "Trust the gateway" in curl(lab, "http://10.0.0.1/")
+    r = lab.exec("phone", "curl", "-sS", "--max-time", "10", "http://10.0.0.1:8080/", check=False, timeout=30)
+    assert r.returncode == 7, r.stderr  # curl: could not connect (refused), not a timeout (28)
+    out = phone(lab, sys.executable, "-c", UDP_PROBE, SERVER_V4, timeout=30)
+    assert out.splitlines() == ["9999 echo", "9998 refused"], out
+    assert fresh_session.interrupt() == 0
+    counters = [line for line in fresh_session.text().splitlines() if "wireguard counters" in line]
+    assert counters and "disallowed_source" not in counters[0], fresh_session.text()
