@@ -268,8 +268,9 @@ def guess_endpoint_host() -> str:
     host, is_address = guess_endpoint()
     if not is_address:
         log.warning("wireguard: no default route and no global address: the phone's config says "
-                    "Endpoint = %s, which a phone can rarely resolve; give the address it reaches this "
-                    "host at with --set wireguard_endpoint=ADDRESS", host)
+                    "Endpoint = %s, which a phone can rarely resolve; give the address phones reach this "
+                    "host at: gateway up --set wireguard_endpoint=ADDRESS (gateway peers: --endpoint ADDRESS)",
+                    host)
     return host
 
 
