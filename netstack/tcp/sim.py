@@ -310,6 +310,13 @@ class Simulator:
 
     # -- running
 
+    def kick(self) -> None:
+        """Let both sides send what their applications queued from outside the event loop (a
+        ``stop`` callback refilling a send buffer): without it, data queued after the last
+        ACK of an emptied buffer would wait for an event that never comes."""
+        for ep in (self.client, self.server):
+            self._emit(ep, self.now)
+
     def run(self, until: float = 60.0, max_steps: int = 5_000_000, stop=None) -> SimResult:
         """Advance virtual time until both sides closed (or ``stop(sim)`` is true, or ``until``)."""
         client, server = self.client, self.server

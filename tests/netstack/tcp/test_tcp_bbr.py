@@ -201,9 +201,10 @@ def run_sim(cc, loss, seconds=3.0, delay=0.001):
 
     def refill(s):
         conn = s.client.conn
-        if conn is not None:
+        if conn is not None and conn.send_space() >= len(block):
             while conn.send_space() >= len(block):
                 conn.send(block)
+            s.kick()
         return False
 
     refill(sim)
