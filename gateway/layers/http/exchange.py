@@ -153,7 +153,7 @@ async def run_exchange(
 
     await trigger(ctx, "requestheaders", flow)
     if is_killed(flow):
-        return Outcome(keep_alive=False)
+        return await _killed(ctx, flow)
 
     request_stream: Any = False
     request_body: AsyncIterator[bytes] | None = None
@@ -189,7 +189,7 @@ async def run_exchange(
                 request.timestamp_end = time.time()
                 await trigger(ctx, "request", flow)
                 if is_killed(flow):
-                    return Outcome(keep_alive=False)
+                    return await _killed(ctx, flow)
         if request_stream:
             request.raw_content = None  # type: ignore[assignment]
             request_body = request_body or client.request_body()
@@ -231,7 +231,7 @@ async def run_exchange(
                 await trigger(ctx, "request", flow)
                 if is_killed(flow):
                     pool.release_broken(up)
-                    return Outcome(keep_alive=False)
+                    return await _killed(ctx, flow)
             else:
                 await up.send_request(request, streamed=False)
             head = await up.read_response_head()
@@ -250,7 +250,7 @@ async def run_exchange(
     await trigger(ctx, "responseheaders", flow)
     if is_killed(flow):
         pool.release_broken(up)
-        return Outcome(keep_alive=False)
+        return await _killed(ctx, flow)
 
     if head.status_code == 101:
         return await _switch_protocols(ctx, flow, client, up)
@@ -313,7 +313,7 @@ async def _send_buffered_response(ctx: LayerContext, flow: Any, client: ClientSi
         response.timestamp_end = time.time()
     await trigger(ctx, "response", flow)
     if is_killed(flow):
-        return Outcome(keep_alive=False)
+        return await _killed(ctx, flow)
     try:
         await client.send_response(flow.response)
     except (ClientGone, ConnectionError, OSError) as e:
@@ -341,7 +341,7 @@ async def _switch_protocols(ctx: LayerContext, flow: Any, client: ClientSide, up
         flow.websocket = WebSocketData()
     await trigger(ctx, "response", flow)
     if is_killed(flow):
-        return Outcome(keep_alive=False)
+        return await _killed(ctx, flow)
     try:
         await client.send_response(flow.response)
     except (ClientGone, ConnectionError, OSError) as e:
@@ -370,6 +370,13 @@ async def _refuse(ctx: LayerContext, flow: Any, client: ClientSide, status_code:
         await client.send_error_response(status_code, msg)
     except (ClientGone, ConnectionError, OSError):
         pass
+    return Outcome(keep_alive=False)
+
+
+async def _killed(ctx: LayerContext, flow: Any) -> Outcome:
+    """A flow killed by an addon ends as mitmproxy's does: the ``error`` hook sees it
+    (flow.error is "Connection killed."), so it gets its terminal line and is saved."""
+    await ctx.addons.trigger("error", flow)
     return Outcome(keep_alive=False)
 
 

@@ -52,6 +52,30 @@ async def test_kill_closes_the_connection_without_contacting_the_server(proxy_fa
     assert [r.path for r in origin.requests] == ["/hello"]
     killed = proxy.recorder.flows("request")[0]
     assert killed.error is not None and killed.error.msg == "Connection killed."
+    # As in mitmproxy, a killed flow ends with the error hook (its terminal line, its save).
+    assert proxy.recorder.names(killed) == ["requestheaders", "request", "error"]
+
+
+class KillIn:
+    def __init__(self, hook: str) -> None:
+        setattr(self, hook, self._kill)
+
+    def _kill(self, flow: Any) -> None:
+        flow.kill()
+
+
+@pytest.mark.parametrize("hook", ["requestheaders", "request", "responseheaders", "response"])
+async def test_a_flow_killed_in_any_hook_gets_the_error_hook_once(
+    proxy_factory: Any, origin: Any, hook: str
+) -> None:
+    proxy = await proxy_factory(addons=[KillIn(hook)])
+    async with httpx.AsyncClient(proxy=proxy.url) as client:
+        with pytest.raises(httpx.HTTPError):
+            await client.get(f"{origin.url}/hello")
+    (flow,) = {id(f): f for _, f in proxy.recorder.calls}.values()
+    names = proxy.recorder.names(flow)
+    assert names[-1] == "error" and names.count("error") == 1 and hook in names
+    assert flow.error.msg == "Connection killed."
 
 
 class Intercept:
