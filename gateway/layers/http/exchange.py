@@ -350,7 +350,8 @@ async def _switch_protocols(ctx: LayerContext, flow: Any, client: ClientSide, up
 
 
 async def _server_failed(ctx: LayerContext, flow: Any, client: ClientSide, msg: str) -> Outcome:
-    log.info("%s", msg)
+    # The error hook's flow line already says this; at info it was printed twice.
+    log.debug("%s", msg)
     set_error(flow, msg)
     await trigger(ctx, "error", flow)
     try:
@@ -363,7 +364,7 @@ async def _server_failed(ctx: LayerContext, flow: Any, client: ClientSide, msg: 
 async def _refuse(ctx: LayerContext, flow: Any, client: ClientSide, status_code: int, msg: str) -> Outcome:
     """Answer the client ourselves (e.g. 413) and record why; the connection closes since
     the unread body is still on the wire."""
-    log.info("%s", msg)
+    log.debug("%s", msg)
     set_error(flow, msg)
     await trigger(ctx, "error", flow)
     try:

@@ -34,6 +34,7 @@ from gateway.layers.http.http1_parse import (
 )
 from gateway.layers.http.request_target import RequestTargetError, build_request
 from gateway.layers.http.upstream import ServerPool
+from gateway.links.address_text import format_address
 
 log = logging.getLogger("gateway.http")
 
@@ -235,7 +236,8 @@ def _new_flow(ctx: LayerContext, request: Any) -> Any:
 
 async def _bad_request(ctx: LayerContext, peer: Http1Peer, msg: str, *, head: RequestHead | None = None) -> None:
     """Answer 400, record an error flow, close."""
-    log.info("%s from %s", msg, getattr(ctx.arrival, "peername", "?"))
+    # The error hook's flow line reports it (with the client); this is only for debugging.
+    log.debug("%s from %s", msg, format_address(getattr(ctx.arrival, "peername", None)))
     try:
         from gateway.http import Headers, HTTPFlow, Request
 
