@@ -147,6 +147,35 @@ async def run_exchange(
     *,
     alpn: list[bytes],
 ) -> Outcome:
+    cut: list[bool] = []
+    outcome = await _exchange(ctx, pool, flow, client, alpn, cut)
+    if cut:
+        # The server answered before the request body was complete: the client is told
+        # to stop sending it (HTTP/2: RST_STREAM NO_ERROR after the response; HTTP/1: the
+        # connection closes, since the rest of the body is still on the wire).
+        outcome.keep_alive = False
+        stop = getattr(client, "stop_request_body", None)
+        if stop is not None:
+            try:
+                await stop()
+            except (ClientGone, ConnectionError, OSError):
+                pass
+    return outcome
+
+
+async def _early_response_head(up: Any) -> Any:
+    early = getattr(up, "early_response_head", None)
+    if early is None:
+        return None
+    try:
+        return await early()
+    except (ServerGone, OSError, ssl.SSLError):
+        return None
+
+
+async def _exchange(
+    ctx: LayerContext, pool: ServerPool, flow: Any, client: ClientSide, alpn: list[bytes], cut: list[bool]
+) -> Outcome:
     request = flow.request
     limit = parse_size(_option(ctx, "stream_large_bodies"))
     refuse = parse_size(_option(ctx, "body_size_limit"))
@@ -201,6 +230,7 @@ async def run_exchange(
     # A kept-alive server connection may have been closed by the server while idle; a
     # buffered request that fails on one before any response byte is sent again once on a
     # fresh connection (as browsers do).
+    early: Any = None
     for attempt in range(2):
         try:
             up = await pool.acquire(request, alpn=alpn)
@@ -210,31 +240,42 @@ async def run_exchange(
             )
         flow.server_conn = up.server
         try:
-            if request_stream:
-                assert request_body is not None
-                body_iter = request_body.__aiter__()
-                try:
-                    first: bytes | None = await body_iter.__anext__()
-                except StopAsyncIteration:
-                    first = None
-                if first is None:
-                    # Nothing to stream (e.g. a GET): send it as the empty message it is,
-                    # rather than inventing a chunked body.
-                    await up.send_request(request, streamed=False)
+            try:
+                if request_stream:
+                    assert request_body is not None
+                    body_iter = request_body.__aiter__()
+                    try:
+                        first: bytes | None = await body_iter.__anext__()
+                    except StopAsyncIteration:
+                        first = None
+                    if first is None:
+                        # Nothing to stream (e.g. a GET): send it as the empty message it is,
+                        # rather than inventing a chunked body.
+                        await up.send_request(request, streamed=False)
+                    else:
+                        writer = await up.send_request(request, streamed=True)
+                        await writer.data(_apply_stream(request_stream, first))
+                        async for chunk in body_iter:
+                            await writer.data(_apply_stream(request_stream, chunk))
+                        await writer.end(client.request_trailers)
                 else:
-                    writer = await up.send_request(request, streamed=True)
-                    await writer.data(_apply_stream(request_stream, first))
-                    async for chunk in body_iter:
-                        await writer.data(_apply_stream(request_stream, chunk))
-                    await writer.end(client.request_trailers)
+                    await up.send_request(request, streamed=False)
+            except (ServerGone, OSError, ssl.SSLError):
+                # A server may answer before the whole body arrived and then stop reading
+                # (RFC 9113 8.1: nginx's 413 then RST_STREAM NO_ERROR): that answer is the
+                # response, not a failure.
+                early = await _early_response_head(up)
+                if early is None:
+                    raise
+                log.debug("server answered before the request body was complete")
+                cut.append(True)
+            if request_stream:
                 request.timestamp_end = time.time()
                 await trigger(ctx, "request", flow)
                 if is_killed(flow):
                     pool.release_broken(up)
                     return await _killed(ctx, flow)
-            else:
-                await up.send_request(request, streamed=False)
-            head = await up.read_response_head()
+            head = early if cut else await up.read_response_head()
             break
         except ClientGone as e:
             pool.release_broken(up)

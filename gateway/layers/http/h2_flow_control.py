@@ -67,14 +67,19 @@ class H2Sender:
             if not len(view):
                 return
 
-    async def send_headers(self, stream_id: int, headers: list[tuple[bytes, bytes]], *, end_stream: bool = False) -> None:
+    async def send_headers(
+        self, stream_id: int, headers: list[tuple[bytes, bytes]], *, end_stream: bool = False, flush: bool = True
+    ) -> None:
+        """``flush=False`` when data follows at once: HEADERS and DATA then leave in one
+        write (curl 7.88 cut a response whose HEADERS came alone while it was uploading)."""
         if self.closed or stream_id in self.reset_streams:
             raise StreamGone(f"stream {stream_id} closed")
         try:
             self.conn.send_headers(stream_id, headers, end_stream=end_stream)
         except (h2.exceptions.StreamClosedError, h2.exceptions.ProtocolError) as e:
             raise StreamGone(str(e)) from e
-        await self.flush()
+        if flush:
+            await self.flush()
 
     async def end_stream(self, stream_id: int, trailers: list[tuple[bytes, bytes]] | None = None) -> None:
         if trailers:

@@ -90,7 +90,7 @@ class H2ClientStream:
         if not body and not trailers:
             await self._guard(self.sender.send_headers(self.stream_id, headers, end_stream=True))
             return
-        await self._guard(self.sender.send_headers(self.stream_id, headers))
+        await self._guard(self.sender.send_headers(self.stream_id, headers, flush=not body))
         if body:
             await self._guard(self.sender.send_data(self.stream_id, body, end_stream=not trailers))
         if trailers:
@@ -100,6 +100,13 @@ class H2ClientStream:
         headers = [(k, v) for k, v in self._headers(response) if k != b"content-length" or not self._no_body(response)]
         await self._guard(self.sender.send_headers(self.stream_id, headers))
         return _StreamWriter(self)
+
+    async def stop_request_body(self) -> None:
+        """The response went out before the request body ended: RST_STREAM NO_ERROR tells
+        the client to stop sending it (RFC 9113 8.1)."""
+        if not self.body.done:
+            self.sender.reset(self.stream_id, h2.errors.ErrorCodes.NO_ERROR)
+            await self.sender.flush()
 
     async def send_error_response(self, status_code: int, message: str) -> None:
         body = message.encode("utf-8", "replace")

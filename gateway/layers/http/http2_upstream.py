@@ -87,6 +87,12 @@ class H2UpstreamStream:
     async def read_response_head(self) -> ResponseHead:
         return await self.head
 
+    async def early_response_head(self) -> ResponseHead | None:
+        """The response that arrived before sending the request failed, if any."""
+        if self.head.done() and not self.head.cancelled() and self.head.exception() is None:
+            return self.head.result()
+        return None
+
     def response_body(self) -> Any:
         return self.body.chunks()
 

@@ -33,6 +33,9 @@ from gateway.layers.http.http1_parse import (
 )
 from gateway.layers.http.mode_target import ModeTarget, parse_mode
 
+EARLY_RESPONSE_WAIT = 5.0
+"""Seconds to wait for a response from an HTTP/1 server that stopped taking the request."""
+
 
 class ServerGone(Exception):
     """The server closed, reset or spoke broken HTTP; the flow gets an error."""
@@ -159,6 +162,16 @@ class Http1Upstream:
             self.peer.parser.set_body(size)
             return ev
         raise ServerGone("too many informational responses")
+
+    async def early_response_head(self) -> ResponseHead | None:
+        """After sending failed: the response the server sent before it stopped reading
+        (its write side may still be open, hence the bound)."""
+        self.reusable = False
+        try:
+            async with asyncio.timeout(EARLY_RESPONSE_WAIT):
+                return await self.read_response_head()
+        except (ServerGone, ConnectionError, OSError, TimeoutError):
+            return None
 
     async def response_body(self) -> AsyncIterator[bytes]:
         while True:
