@@ -192,8 +192,11 @@ async def intercept(
         except (OSError, ssl.SSLError, TimeoutError, asyncio.IncompleteReadError) as e:
             # Go on: the client still gets a certificate and the HTTP layer a chance to
             # answer (502, or an addon such as the onboarding page).
-            log.info("server %s unavailable before the client's TLS handshake: %s", _fmt(dest), e)
+            # The handshake's own warning (proxy/handler.py) already said why: one line per
+            # connection; the HTTP layer answers every request with this error (no retry).
+            log.debug("server %s unavailable before the client's TLS handshake: %s", _fmt(dest), e)
             ctx.extra["server_error"] = e
+            ctx.extra["server_error_address"] = tuple(dest[:2])
     elif ctx.server is not None:
         server_connected = True
         hook_ctx.server = ctx.server.server

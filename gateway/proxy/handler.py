@@ -490,7 +490,7 @@ class ConnectionHandler:
         except (ssl.SSLError, OSError, TimeoutError, asyncio.IncompleteReadError) as e:
             reason = _tls_reason(e)
             server.error = f"TLS handshake with {_fmt(server.address)} failed: {reason}"
-            log.info("server %s: TLS handshake failed: %s", _fmt(server.address), reason)
+            log.warning("server %s: TLS handshake failed: %s", _fmt(server.address), reason)
             await self.addons.trigger("tls_failed_server", tls_data)
             raise ServerTlsError(server.error) from e
         fill_tls_info(server, twriter)

@@ -256,6 +256,11 @@ class ServerPool:
         self, key: tuple, address: tuple[str, int], tls: bool, sni: str | None, via_proxy: bool, alpn: list[bytes]
     ) -> Any:
         stream = self._take_prepared(address, tls)
+        failed = self.ctx.extra.get("server_error")
+        if stream is None and tls and failed is not None and self.ctx.extra.get("server_error_address") == tuple(address):
+            # The TLS layer's handshake with this server failed moments ago (e.g. an
+            # untrusted certificate): a second one would fail the same way and log it again.
+            raise ServerGone(str(failed))
         if stream is None:
             stream = await self.ctx.connect_server(address, tls=tls, sni=sni, alpn=alpn if tls else None)
             self._all.append(stream)
