@@ -24,8 +24,6 @@ data; the loss-based hooks (``on_ack``, ``on_delivered``) are not used.
 
 from __future__ import annotations
 
-import random
-
 from .delivery import RateSample
 
 _INF = float("inf")
@@ -84,7 +82,8 @@ class Bbr:
         "probe_rtt_done",
         "probe_rtt_round_done",
         "rate",
-        "_rng",
+        "_seed",
+        "_probe_bw_entries",
         "round_loss",
         "_round_rtx",
         "_round_delivered",
@@ -109,7 +108,8 @@ class Bbr:
         self.pacing_gain = HIGH_GAIN
         self.cwnd_gain = HIGH_GAIN
         self.bw = 0.0
-        self._bw_slots: list[list] = [[-BW_FILTER_ROUNDS, 0.0] for _ in range(BW_FILTER_ROUNDS)]
+        # Made on the first bandwidth sample: an idle connection (most of them) never needs it.
+        self._bw_slots: list[list] | None = None
         self.min_rtt = _INF
         self.min_rtt_stamp: float | None = None
         self.round_count = 0
@@ -127,7 +127,10 @@ class Bbr:
         self.probe_rtt_done: float | None = None
         self.probe_rtt_round_done = False
         self.rate = 0.0
-        self._rng = random.Random(seed)  # seeded: the simulator's runs stay reproducible
+        # The PROBE_BW phase comes from the seed (the ISS), not a Random per connection
+        # (2.5 KB each): still spread across connections, and reproducible in the simulator.
+        self._seed = seed
+        self._probe_bw_entries = 0
         self.round_loss = 0.0  # retransmitted / delivered bytes over the last round
         self._round_rtx = 0
         self._round_delivered = 0
@@ -156,7 +159,10 @@ class Bbr:
         rate = rs.delivery_rate
         if rate <= 0.0 or (rs.is_app_limited and rate < self.bw):
             return
-        slot = self._bw_slots[self.round_count % BW_FILTER_ROUNDS]
+        slots = self._bw_slots
+        if slots is None:
+            slots = self._bw_slots = [[-BW_FILTER_ROUNDS, 0.0] for _ in range(BW_FILTER_ROUNDS)]
+        slot = slots[self.round_count % BW_FILTER_ROUNDS]
         if slot[0] != self.round_count:
             slot[0] = self.round_count
             slot[1] = rate
@@ -167,6 +173,8 @@ class Bbr:
 
     def _new_round(self) -> None:
         """Recompute the windowed max: samples older than BW_FILTER_ROUNDS rounds age out."""
+        if self._bw_slots is None:
+            return
         oldest = self.round_count - BW_FILTER_ROUNDS
         best = 0.0
         for r, v in self._bw_slots:
@@ -184,7 +192,9 @@ class Bbr:
         self.mode = PROBE_BW
         self.cwnd_gain = CWND_GAIN
         # Start at a random phase other than the draining one (flows desynchronise).
-        self.cycle_index = (len(PACING_GAIN_CYCLE) - 1 - self._rng.randrange(7) + 1) % len(PACING_GAIN_CYCLE)
+        self._probe_bw_entries += 1
+        phase = ((self._seed + self._probe_bw_entries) * 2654435761 >> 16) % 7  # Knuth's multiplicative hash
+        self.cycle_index = (len(PACING_GAIN_CYCLE) - 1 - phase + 1) % len(PACING_GAIN_CYCLE)
         self.pacing_gain = PACING_GAIN_CYCLE[self.cycle_index]
         self.cycle_stamp = now
 
