@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable
 from typing import IO, Any
 
 from gateway import ctx
+from gateway.net.address_text import format_address
 
 logger = logging.getLogger(__name__)
 
@@ -50,13 +51,6 @@ def pretty_duration(seconds: float | None) -> str:
     if seconds < 100:
         return f"{seconds:.1f}s"
     return f"{seconds:.0f}s"
-
-
-def format_address(address: Any) -> str:
-    if not address:
-        return "?"
-    host, port = address[0], address[1]
-    return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
 
 
 def _elapsed(start: float | None, end: float | None) -> float | None:

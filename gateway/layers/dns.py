@@ -28,7 +28,7 @@ import time
 from typing import Any
 
 from gateway.layers.context import LayerContext
-from gateway.links.address_text import format_address
+from gateway.net.address_text import format_address
 from gateway.proxy.arrival import Address
 
 log = logging.getLogger("gateway.dns")

@@ -34,7 +34,7 @@ from gateway.layers.http.http1_parse import (
 )
 from gateway.layers.http.request_target import RequestTargetError, build_request
 from gateway.layers.http.upstream import ServerPool
-from gateway.links.address_text import format_address
+from gateway.net.address_text import format_address
 
 log = logging.getLogger("gateway.http")
 

@@ -27,7 +27,6 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 
-from gateway.links.address_text import format_address
 from gateway.links.wireguard import timers as timer_names
 from gateway.links.wireguard.allowed_ips import AllowedIPs
 from gateway.links.wireguard.constants import (
@@ -60,6 +59,7 @@ from gateway.links.wireguard.peer import Address, Peer, address_bytes
 from gateway.links.wireguard.session import Keypair
 from gateway.links.wireguard.timers import TimerConfig
 from gateway.links.wireguard.transport import INDEX_COUNTER, inner_packet, open_sealed, seal
+from gateway.net.address_text import format_address
 
 log = logging.getLogger(__name__)
 

@@ -29,10 +29,10 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from itertools import islice
 
-from gateway.links.address_text import format_address
 from gateway.links.wireguard.constants import DEFAULT_PORT
 from gateway.links.wireguard.device import Device
 from gateway.links.wireguard.peer import Address, Peer
+from gateway.net.address_text import format_address
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""Socket addresses as people write them, for log lines.
+"""Socket addresses as people write them, for log lines and the live flow output.
 
 A dual-stack socket reports an IPv4 phone as ``('::ffff:10.99.1.2', 54767, 0, 0)``;
 printing that tuple (as the WireGuard drop line and the DNS layer did) hides the address

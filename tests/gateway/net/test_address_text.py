@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.links.address_text import format_address
+from gateway.net.address_text import format_address
 
 
 @pytest.mark.parametrize("address,text", [
