@@ -198,6 +198,15 @@ class Message(Serializable):
     def timestamp_end(self, value: float | None) -> None:
         self.data.timestamp_end = value
 
+    def _set_made_body(self, content: bytes | str) -> None:
+        """The body given to ``Request.make`` / ``Response.make``: bytes as content, str as text."""
+        if isinstance(content, bytes):
+            self.content = content
+        elif isinstance(content, str):
+            self.text = content
+        else:
+            raise TypeError(f"Expected content to be str or bytes, but is {type(content).__name__}.")
+
     def set_content(self, value: bytes | None) -> None:
         if value is None:
             self.raw_content = None

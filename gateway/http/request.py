@@ -76,12 +76,7 @@ class Request(Message):
         req = cls("", 0, method.encode(*_ENC), b"", b"", b"", b"HTTP/1.1", _headers(headers), b"",
                   None, time.time(), time.time())  # fmt: skip
         req.url = url
-        if isinstance(content, bytes):
-            req.content = content
-        elif isinstance(content, str):
-            req.text = content
-        else:
-            raise TypeError(f"Expected content to be str or bytes, but is {type(content).__name__}.")
+        req._set_made_body(content)
         return req
 
     @property

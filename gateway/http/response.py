@@ -63,12 +63,7 @@ class Response(Message):
         now = time.time()
         resp = cls(b"HTTP/1.1", status_code, status_codes.reason_phrase(status_code).encode(),
                    _headers(headers), None, None, now, now)  # fmt: skip
-        if isinstance(content, bytes):
-            resp.content = content
-        elif isinstance(content, str):
-            resp.text = content
-        else:
-            raise TypeError(f"Expected content to be str or bytes, but is {type(content).__name__}.")
+        resp._set_made_body(content)
         return resp
 
     @property
